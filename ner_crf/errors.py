@@ -1,0 +1,58 @@
+"""Error types of ner-crf.
+
+The CLI catches :class:`NerCrfError` subclasses and prints ``str(error)`` as one line on stderr,
+so every message must be complete on its own: where (file, line, key), what is wrong, and how to
+fix it where that is not obvious.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class NerCrfError(Exception):
+    """Base class of every expected failure (bad input, bad config, missing model)."""
+
+    exit_code = 1
+
+
+class ConfigError(NerCrfError):
+    """A configuration problem: unknown key, wrong type, value out of range, bad override.
+
+    Args:
+        message: What is wrong.
+        path: The config file, when there is one.
+        key: The dotted key, e.g. ``model.lstm.units``.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, path: str | Path | None = None, key: str | None = None):
+        self.message = message
+        self.path = None if path is None else str(path)
+        self.key = key
+        where = ": ".join(part for part in (self.path, key) if part)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class DataError(NerCrfError):
+    """A problem in an input file, reported as ``path:line: message``.
+
+    Args:
+        message: What is wrong, quoting the offending text where useful.
+        path: The file.
+        line: The 1-based line number, when the problem has one.
+    """
+
+    def __init__(self, message: str, *, path: str | Path | None = None, line: int | None = None):
+        self.message = message
+        self.path = None if path is None else str(path)
+        self.line = line
+        where = self.path or ""
+        if line is not None:
+            where = f"{where}:{line}" if where else f"line {line}"
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class ModelError(NerCrfError):
+    """A model directory that is missing, incomplete or corrupted, or a model that cannot run."""
