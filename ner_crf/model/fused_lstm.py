@@ -1,0 +1,295 @@
+"""A bidirectional LSTM layer backed by TensorFlow's fused ``BlockLSTMV2`` kernel on CPU.
+
+:class:`FusedBiLSTM` is a drop-in replacement for
+``keras.layers.Bidirectional(keras.layers.LSTM(units, return_sequences=...))`` on right-padded,
+masked batches. On CPU it runs each direction as one ``tf.raw_ops.BlockLSTMV2`` op (the whole
+time loop in C++), which trains much faster than the Keras ``while_loop`` implementation; on GPU
+it calls ordinary Keras ``LSTM`` layers, which take the cuDNN path.
+
+Weight layout (identical to ``keras.layers.Bidirectional(keras.layers.LSTM(units))``): the layer
+owns two Keras ``LSTM`` sublayers, ``forward_layer`` and ``backward_layer``
+(``go_backwards=True``), each holding ``cell.kernel`` ``[D, 4u]``, ``cell.recurrent_kernel``
+``[u, 4u]`` and ``cell.bias`` ``[4u]`` with the gates in Keras order ``i, f, c, o``. So
+``layer.set_weights(bidirectional.get_weights())`` (and the reverse) converts between the two,
+and both implementations share the same variables.
+
+How the fused path maps onto ``BlockLSTMV2``:
+
+* The op takes one weight matrix ``w = [kernel; recurrent_kernel]`` ``[D + u, 4u]``. Its gate
+  layout is ``i, f, c, o`` ("IFCO", unlike ``BlockLSTM`` V1 which uses ``i, c, f, o``), the same
+  as Keras, so no permutation is needed (checked against Keras in the tests).
+* ``BlockLSTMV2`` has no ``forget_bias`` input: the Keras ``unit_forget_bias`` initialisation
+  already stored the 1.0 in ``bias``. Cell clipping (``cell_clip=-1``) and peepholes are off;
+  activations are sigmoid / tanh as in a default Keras ``LSTM``.
+* TF registers V1's gradient for ``BlockLSTMV2``, which assumes the ICFO layout and is wrong. The
+  op is therefore wrapped in ``tf.custom_gradient`` calling ``BlockLSTMGradV2``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from ner_crf.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+MERGE_MODES = ("concat", "sum", "ave", "mul")
+IMPLEMENTATIONS = ("auto", "fused", "keras")
+
+
+def block_lstm(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, seq_len_max: tf.Tensor) -> tf.Tensor:
+    """Runs a unidirectional LSTM over a time-major batch with the fused ``BlockLSTMV2`` op.
+
+    The initial cell and hidden states are zero. The gradient is computed by
+    ``BlockLSTMGradV2`` (TF's registered gradient for this op is wrong, see the module docstring).
+
+    Args:
+        x: Inputs, float32 `[time, batch, input_dim]`.
+        w: Fused weights ``[kernel; recurrent_kernel]``, float32 `[input_dim + units, 4 * units]`,
+            gates in the order ``i, f, c, o``.
+        b: Bias, float32 `[4 * units]`.
+        seq_len_max: Scalar int64, the number of time steps to run; outputs at steps
+            ``>= seq_len_max`` are zero.
+
+    Returns:
+        The hidden states, float32 `[time, batch, units]`.
+    """
+
+    @tf.custom_gradient
+    def _forward(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) -> Any:
+        batch = tf.shape(x)[1]
+        units = tf.shape(b)[0] // 4
+        zero_state = tf.zeros(tf.stack([batch, units]), dtype=x.dtype)  # [batch, units]
+        no_peephole = tf.zeros(tf.reshape(units, [1]), dtype=x.dtype)  # [units]
+        op_inputs = {
+            "seq_len_max": seq_len_max,
+            "x": x,
+            "cs_prev": zero_state,
+            "h_prev": zero_state,
+            "w": w,
+            "wci": no_peephole,
+            "wcf": no_peephole,
+            "wco": no_peephole,
+            "b": b,
+        }
+        # Each output is [time, batch, units]: gates i, f, o, cell input ci, cell state cs,
+        # tanh(cs) co, hidden state h.
+        out = tf.raw_ops.BlockLSTMV2(**op_inputs, cell_clip=-1.0, use_peephole=False)
+
+        def _grad(h_grad: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+            grads = tf.raw_ops.BlockLSTMGradV2(
+                **op_inputs,
+                i=out.i,
+                cs=out.cs,
+                f=out.f,
+                o=out.o,
+                ci=out.ci,
+                co=out.co,
+                h=out.h,
+                cs_grad=tf.zeros_like(out.cs),  # the cell states are not outputs of this function
+                h_grad=h_grad,
+                use_peephole=False,
+            )
+            return grads.x_grad, grads.w_grad, grads.b_grad
+
+        return out.h, _grad
+
+    return _forward(x, w, b)
+
+
+@keras.saving.register_keras_serializable(package="ner_crf")
+class FusedBiLSTM(keras.layers.Layer):
+    """Bidirectional LSTM with a fused CPU kernel, equivalent to ``Bidirectional(LSTM(units))``.
+
+    Masking: inputs must be right-padded (every row is ``length`` valid steps followed by
+    padding); the mask comes from the Keras mask of the input (``supports_masking``) or an
+    explicit ``mask=`` `[batch, time]`, and ``mask=None`` means every step is valid. Only the
+    per-row number of valid steps is read from the mask, so a mask with holes is treated as if it
+    were right-padded to its count. The forward direction reads steps ``0 .. length-1``, the
+    backward direction reads them in reverse, so padding values never affect valid outputs.
+    With ``return_sequences`` the output is `[batch, time, 2 * units]` (``concat``) or
+    `[batch, time, units]` (other merge modes), zero at padded steps, and the input mask is
+    propagated. Otherwise the output is the merged final states `[batch, 2 * units]`: the
+    forward state after the last valid step and the backward state after step 0 (the form a
+    character encoder needs); an all-padding row gives zeros. No mask is propagated then.
+
+    Weights: see the module docstring; ``get_weights()`` order and shapes equal those of
+    ``keras.layers.Bidirectional(keras.layers.LSTM(units))``.
+
+    Mixed precision: the fused kernel always computes in float32 (inputs and the
+    compute-dtype view of the weights are cast up) and the output is cast to the layer's compute
+    dtype. The ``keras`` implementation follows the usual Keras mixed-precision rules.
+
+    Args:
+        units: Positive number of hidden units per direction.
+        return_sequences: Return the full sequence (`[batch, time, ...]`) or the final states.
+        merge_mode: How the two directions are combined: ``"concat"``, ``"sum"``, ``"ave"`` or
+            ``"mul"``.
+        implementation: ``"fused"`` (``BlockLSTMV2``, CPU only), ``"keras"`` (Keras ``LSTM``
+            layers: cuDNN on GPU) or ``"auto"`` (``keras`` when TensorFlow sees a GPU, else
+            ``fused``).
+        **kwargs: Standard Keras layer arguments (``name``, ``dtype``, ...).
+
+    Raises:
+        ConfigError: If an argument is out of range.
+    """
+
+    def __init__(
+        self,
+        units: int,
+        *,
+        return_sequences: bool = True,
+        merge_mode: str = "concat",
+        implementation: str = "auto",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
+            raise ConfigError(
+                f"`units` must be a positive integer, received {units!r}", key="units"
+            )
+        if merge_mode not in MERGE_MODES:
+            raise ConfigError(
+                f"`merge_mode` must be one of {', '.join(MERGE_MODES)}, received {merge_mode!r}",
+                key="merge_mode",
+            )
+        if implementation not in IMPLEMENTATIONS:
+            raise ConfigError(
+                f"`implementation` must be one of {', '.join(IMPLEMENTATIONS)}, "
+                f"received {implementation!r}",
+                key="implementation",
+            )
+        self.units = units
+        self.return_sequences = bool(return_sequences)
+        self.merge_mode = merge_mode
+        self.implementation = implementation
+        self.supports_masking = True
+        # Attribute names match keras.layers.Bidirectional, so weight paths line up too.
+        self.forward_layer = keras.layers.LSTM(
+            units,
+            return_sequences=self.return_sequences,
+            dtype=self.dtype_policy,
+            name="forward_lstm",
+        )
+        self.backward_layer = keras.layers.LSTM(
+            units,
+            return_sequences=self.return_sequences,
+            go_backwards=True,
+            dtype=self.dtype_policy,
+            name="backward_lstm",
+        )
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        if len(input_shape) != 3 or input_shape[-1] is None:
+            raise ConfigError(
+                "FusedBiLSTM expects inputs [batch, time, features] with a known feature size, "
+                f"received shape {tuple(input_shape)}"
+            )
+        self.forward_layer.build(input_shape)
+        self.backward_layer.build(input_shape)
+
+    def resolved_implementation(self) -> str:
+        """Returns the implementation ``call`` uses: ``"fused"`` or ``"keras"``."""
+        if self.implementation != "auto":
+            return self.implementation
+        return "keras" if tf.config.list_logical_devices("GPU") else "fused"
+
+    def call(
+        self, inputs: tf.Tensor, mask: tf.Tensor | None = None, training: bool | None = None
+    ) -> tf.Tensor:
+        if self.resolved_implementation() == "keras":
+            outputs = self._call_keras(inputs, mask, training)
+        else:
+            outputs = self._call_fused(inputs, mask)
+        return tf.cast(outputs, self.compute_dtype)
+
+    def _merge(self, fw: tf.Tensor, bw: tf.Tensor) -> tf.Tensor:
+        if self.merge_mode == "concat":
+            return tf.concat([fw, bw], axis=-1)
+        if self.merge_mode == "sum":
+            return fw + bw
+        if self.merge_mode == "ave":
+            return (fw + bw) / 2
+        return fw * bw
+
+    def _call_fused(self, inputs: tf.Tensor, mask: tf.Tensor | None) -> tf.Tensor:
+        x = tf.transpose(tf.cast(inputs, tf.float32), [1, 0, 2])  # [time, batch, features]
+        time = tf.shape(x)[0]
+        batch = tf.shape(x)[1]
+        if mask is None:
+            lengths = tf.fill(tf.reshape(batch, [1]), time)  # [batch]
+        else:
+            lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)  # [batch]
+        # Steps after the longest row are not run at all (their outputs are zero).
+        seq_len_max = tf.cast(tf.reduce_max(tf.concat([lengths, [0]], 0)), tf.int64)
+
+        def run(layer: keras.layers.LSTM, x_dir: tf.Tensor) -> tf.Tensor:
+            cell = layer.cell
+            w = tf.concat(
+                [tf.cast(cell.kernel, tf.float32), tf.cast(cell.recurrent_kernel, tf.float32)],
+                axis=0,
+            )  # [features + units, 4 * units]
+            b = tf.cast(cell.bias, tf.float32)  # [4 * units]
+            return block_lstm(x_dir, w, b, seq_len_max)  # [time, batch, units]
+
+        h_fw = run(self.forward_layer, x)  # [time, batch, units]
+        # Reverse only the valid part of each row, so the backward LSTM starts at its last step.
+        x_rev = tf.reverse_sequence(x, lengths, seq_axis=0, batch_axis=1)
+        h_bw_rev = run(self.backward_layer, x_rev)  # [time, batch, units], reversed time
+
+        if not self.return_sequences:
+            # Both directions end at step length - 1 of their own time order.
+            last = tf.maximum(lengths - 1, 0)  # [batch]
+            index = tf.stack([last, tf.range(batch)], axis=1)  # [batch, 2]
+            valid = tf.cast(lengths > 0, tf.float32)[:, None]  # [batch, 1]
+            fw_state = tf.gather_nd(h_fw, index) * valid  # [batch, units]
+            bw_state = tf.gather_nd(h_bw_rev, index) * valid  # [batch, units]
+            return self._merge(fw_state, bw_state)
+
+        h_bw = tf.reverse_sequence(h_bw_rev, lengths, seq_axis=0, batch_axis=1)
+        outputs = tf.transpose(self._merge(h_fw, h_bw), [1, 0, 2])  # [batch, time, out]
+        if mask is not None:
+            # The forward LSTM ran on over the padding: zero those steps.
+            outputs *= tf.cast(mask, tf.float32)[:, :, None]
+        return outputs
+
+    def _call_keras(
+        self, inputs: tf.Tensor, mask: tf.Tensor | None, training: bool | None
+    ) -> tf.Tensor:
+        # Keras picks cuDNN on GPU for default LSTMs when the mask is right-padded.
+        fw = self.forward_layer(inputs, mask=mask, training=training)
+        bw = self.backward_layer(inputs, mask=mask, training=training)
+        fw = tf.cast(fw, self.compute_dtype)
+        bw = tf.cast(bw, self.compute_dtype)
+        if not self.return_sequences:
+            return self._merge(fw, bw)  # [batch, out]
+        bw = tf.reverse(bw, axis=[1])  # go_backwards output is in reversed time order
+        outputs = self._merge(fw, bw)  # [batch, time, out]
+        if mask is not None:
+            outputs *= tf.cast(mask, outputs.dtype)[:, :, None]
+        return outputs
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        return mask if self.return_sequences else None
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        width = 2 * self.units if self.merge_mode == "concat" else self.units
+        if self.return_sequences:
+            return (input_shape[0], input_shape[1], width)
+        return (input_shape[0], width)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(
+            {
+                "units": self.units,
+                "return_sequences": self.return_sequences,
+                "merge_mode": self.merge_mode,
+                "implementation": self.implementation,
+            }
+        )
+        return config
