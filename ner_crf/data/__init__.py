@@ -1,0 +1,7 @@
+"""Data layer: CoNLL reading and tag schemes (no TensorFlow imports here)."""
+
+from __future__ import annotations
+
+from ner_crf.data.conll import ReadReport, Sentence, read_conll
+
+__all__ = ["ReadReport", "Sentence", "read_conll"]
