@@ -1,0 +1,524 @@
+"""The Keras 3 ``CRF`` layer and the ``CRFLoss`` that trains it with a stock ``model.fit``.
+
+The numerics live in :mod:`ner_crf.crf.ops` (forward algorithm, Viterbi, marginals, n-best);
+this module holds the trainable parameters, turns Keras masks into sequence lengths, applies
+transition constraints, and wires the negative log-likelihood into Keras' compiled loss.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from ner_crf.crf import ops as crf_ops
+from ner_crf.errors import ConfigError, ModelError
+
+logger = logging.getLogger(__name__)
+
+# Score of forbidden transitions / first / last tags in likelihoods and marginals (decoding uses
+# -inf); finite so that a gold path using a forbidden transition gives no NaN gradients.
+FORBIDDEN_SCORE = crf_ops.FORBIDDEN_SCORE
+
+# Attribute names under which ``CRF.call`` attaches its float32 potentials and itself to the
+# tensors it returns, so that ``CRFLoss`` can compute the NLL from decoded tags in ``evaluate``.
+# This is the same mechanism Keras 3 uses for masks (``tensor._keras_mask``).
+_POTENTIALS_ATTR = "_ner_crf_potentials"
+_LAYER_ATTR = "_ner_crf_layer"
+
+_LOSS_REDUCTIONS = ("sum_over_batch_size", "mean", "sum", "none", None)
+
+
+def _check_tag_index(value: Any, num_tags: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < num_tags:
+        raise ConfigError(f"{what} must be a tag index in [0, {num_tags - 1}], received {value!r}")
+    return value
+
+
+def _normalise_pairs(
+    pairs: Iterable[Sequence[int]] | None, num_tags: int
+) -> list[list[int]] | None:
+    if pairs is None:
+        return None
+    result: list[list[int]] = []
+    for pair in pairs:
+        if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
+            raise ConfigError(
+                f"`allowed_transitions` must be a list of [from, to] pairs, received {pair!r}"
+            )
+        frm = _check_tag_index(pair[0], num_tags, "`allowed_transitions` from-tag")
+        to = _check_tag_index(pair[1], num_tags, "`allowed_transitions` to-tag")
+        result.append([frm, to])
+    return [list(pair) for pair in sorted({(frm, to) for frm, to in result})]
+
+
+def _normalise_tags(tags: Iterable[int] | None, num_tags: int, name: str) -> list[int] | None:
+    if tags is None:
+        return None
+    if isinstance(tags, (str, bytes)) or not isinstance(tags, Iterable):
+        raise ConfigError(f"`{name}` must be a list of tag indices, received {tags!r}")
+    return sorted({_check_tag_index(t, num_tags, f"`{name}` entry") for t in tags})
+
+
+@keras.saving.register_keras_serializable(package="ner_crf")
+class CRF(keras.layers.Layer):
+    """Linear-chain conditional random field over per-token tag potentials.
+
+    Parameters: ``transitions`` [num_tags, num_tags] where ``transitions[i, j]`` is the score of
+    moving **from** tag ``i`` (at step t) **to** tag ``j`` (at step t + 1), i.e. the orientation is
+    ``[from, to]`` (the TensorFlow Addons / AllenNLP convention). With ``use_boundary=True`` the
+    layer also holds ``start_transitions`` [num_tags] (score of the first tag) and
+    ``end_transitions`` [num_tags] (score of the last valid tag). All weights are float32 and
+    every computation runs in float32 whatever the input dtype (the layer's dtype defaults to
+    ``"float32"``; under a ``mixed_float16`` policy the float16 potentials are cast up).
+
+    **Calling the layer.** ``crf(potentials, mask=None, training=None)`` with potentials
+    [batch, time, num_tags]:
+
+    - ``training=True`` (what ``model.fit`` passes): returns the potentials as float32
+      [batch, time, num_tags]; the negative log-likelihood is computed by :class:`CRFLoss`
+      (``crf.loss``), which receives the gold tags as ``y_true``.
+    - otherwise (``evaluate``, ``predict``, plain calls): returns the Viterbi tags, int32
+      [batch, time], padded positions set to 0. The float32 potentials travel with the returned
+      tensor (as Keras masks do), so ``evaluate`` reports the same mean NLL as ``fit`` does.
+      Layers placed after the CRF must therefore pass its output through unchanged (e.g. layers
+      that only ``add_loss``); their losses are summed with the CRF's by Keras.
+
+    **Loss and padding.** Compile with ``loss=crf.loss`` (or ``CRFLoss()``, which finds the layer
+    through the model output). ``y_true`` holds int tag ids [batch, time]. A position counts when
+    it is valid in the Keras mask of the CRF output *and* its ``y_true`` is >= 0, so both
+    conventions work: tags padded with 0 plus a Keras mask (``Embedding(mask_zero=True)``), or
+    tags padded with -1 and no mask. The loss is the sum of per-sentence NLLs (times
+    ``sample_weight`` [batch]) divided by the global batch size, so it is the mean NLL per
+    sentence and is scaled correctly under ``tf.distribute`` strategies.
+
+    **Masking.** ``mask`` is bool/int [batch, time], right-padded (valid steps first); the
+    sequence lengths are ``sum(mask, axis=1)``. It arrives automatically from
+    ``Embedding(mask_zero=True)`` through mask-propagating layers (``Bidirectional(LSTM)``,
+    ``Dense``); ``mask=None`` means every step is valid. The output keeps the input mask.
+    Rows of length 0 get tags 0 and a log-likelihood of 0.
+
+    **Constraints.** ``allowed_transitions`` lists the allowed ``[from, to]`` pairs (None = all),
+    ``allowed_start`` / ``allowed_end`` the tags allowed first / last (None = all). Forbidden
+    entries are never decoded (Viterbi and n-best treat them as ``-inf`` while any allowed path
+    exists) and get ``FORBIDDEN_SCORE`` (-1e4) in :meth:`marginals`; with
+    ``constrain_training=True`` they also get -1e4 in :meth:`log_likelihood` (and so in the
+    loss), which removes impossible paths from the partition function (gold tags must then
+    respect the constraints); with ``False`` training uses the unconstrained scores.
+
+    Examples (``K`` tags, ``V`` words, ``y`` int tags [N, T] padded with 0):
+
+    ```python
+    # Sequential
+    crf = CRF(K)
+    model = keras.Sequential([
+        keras.Input((None,), dtype="int32"),
+        keras.layers.Embedding(V, 32, mask_zero=True),
+        keras.layers.Bidirectional(keras.layers.LSTM(32, return_sequences=True)),
+        keras.layers.Dense(K),
+        crf,
+    ])
+    model.compile(optimizer="adam", loss=crf.loss)
+    model.fit(x, y); model.evaluate(x, y); tags = model.predict(x)  # int32 [N, T]
+
+    # Functional
+    words = keras.Input((None,), dtype="int32")
+    h = keras.layers.Embedding(V, 32, mask_zero=True)(words)
+    crf = CRF(K)
+    model = keras.Model(words, crf(keras.layers.Dense(K)(h)))
+    model.compile(optimizer="adam", loss=crf.loss)
+
+    # Subclassed
+    class Tagger(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.embed = keras.layers.Embedding(V, 32, mask_zero=True)
+            self.dense = keras.layers.Dense(K)
+            self.crf = CRF(K)
+
+        def call(self, words, training=None):
+            return self.crf(self.dense(self.embed(words)), training=training)
+
+    model = Tagger()
+    model.compile(optimizer="adam", loss=model.crf.loss)
+    ```
+
+    Models that hold a CRF and decode in their own ``predict_step`` can instead call the
+    public methods :meth:`log_likelihood`, :meth:`decode`, :meth:`marginals` and
+    :meth:`decode_nbest` directly on the potentials.
+
+    Args:
+        num_tags: Number of tags K (> 0).
+        use_boundary: Whether to learn ``start_transitions`` / ``end_transitions``.
+        allowed_transitions: Allowed ``[from, to]`` pairs, or None for all.
+        allowed_start: Tags allowed at the first step, or None for all.
+        allowed_end: Tags allowed at the last valid step, or None for all.
+        constrain_training: Also apply the constraints in :meth:`log_likelihood`.
+        transitions_initializer: Initializer of ``transitions``.
+        boundary_initializer: Initializer of ``start_transitions`` / ``end_transitions``.
+        **kwargs: Standard layer arguments (``name``, ``dtype``, ...). ``dtype`` defaults to
+            ``"float32"``.
+
+    Raises:
+        ConfigError: For an invalid argument, e.g.
+            "`num_tags` must be a positive integer, received 0".
+    """
+
+    def __init__(
+        self,
+        num_tags: int,
+        *,
+        use_boundary: bool = True,
+        allowed_transitions: Iterable[Sequence[int]] | None = None,
+        allowed_start: Iterable[int] | None = None,
+        allowed_end: Iterable[int] | None = None,
+        constrain_training: bool = True,
+        transitions_initializer: Any = "glorot_uniform",
+        boundary_initializer: Any = "zeros",
+        **kwargs: Any,
+    ):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        if isinstance(num_tags, bool) or not isinstance(num_tags, int) or num_tags <= 0:
+            raise ConfigError(f"`num_tags` must be a positive integer, received {num_tags!r}")
+        for flag_name, flag in (
+            ("use_boundary", use_boundary),
+            ("constrain_training", constrain_training),
+        ):
+            if not isinstance(flag, bool):
+                raise ConfigError(f"`{flag_name}` must be a boolean, received {flag!r}")
+        self.num_tags = num_tags
+        self.use_boundary = use_boundary
+        self.allowed_transitions = _normalise_pairs(allowed_transitions, num_tags)
+        self.allowed_start = _normalise_tags(allowed_start, num_tags, "allowed_start")
+        self.allowed_end = _normalise_tags(allowed_end, num_tags, "allowed_end")
+        self.constrain_training = constrain_training
+        try:
+            self.transitions_initializer = keras.initializers.get(transitions_initializer)
+            self.boundary_initializer = keras.initializers.get(boundary_initializer)
+        except (ValueError, TypeError) as error:
+            raise ConfigError(f"invalid CRF initializer: {error}") from error
+        self.supports_masking = True
+
+    # === Weights ===
+
+    def build(self, input_shape: Sequence[int | None] | None = None) -> None:
+        if input_shape is not None and len(input_shape) > 0:
+            last = input_shape[-1]
+            if len(input_shape) != 3 or (last is not None and last != self.num_tags):
+                raise ModelError(
+                    f"CRF expects potentials of shape [batch, time, {self.num_tags}], "
+                    f"received shape {tuple(input_shape)}"
+                )
+        k = self.num_tags
+        # Variables are read as float32 even inside a mixed-precision autocast scope.
+        self.transitions = self.add_weight(
+            name="transitions",
+            shape=(k, k),  # [from, to]
+            initializer=self.transitions_initializer,
+            autocast=False,
+        )
+        if self.use_boundary:
+            self.start_transitions = self.add_weight(
+                name="start_transitions",
+                shape=(k,),
+                initializer=self.boundary_initializer,
+                autocast=False,
+            )
+            self.end_transitions = self.add_weight(
+                name="end_transitions",
+                shape=(k,),
+                initializer=self.boundary_initializer,
+                autocast=False,
+            )
+        self.built = True
+
+    def _ensure_built(self, potentials: tf.Tensor) -> None:
+        if not self.built:
+            self.build(tuple(potentials.shape))
+
+    # === Parameters as tensors (constraints applied) ===
+
+    def _allowed_matrix(self) -> tf.Tensor | None:
+        if self.allowed_transitions is None:
+            return None
+        allowed = [[False] * self.num_tags for _ in range(self.num_tags)]
+        for frm, to in self.allowed_transitions:
+            allowed[frm][to] = True
+        return tf.constant(allowed, dtype=tf.bool)  # [from, to]
+
+    def _allowed_vector(self, tags: list[int] | None) -> tf.Tensor | None:
+        if tags is None:
+            return None
+        allowed = [False] * self.num_tags
+        for tag in tags:
+            allowed[tag] = True
+        return tf.constant(allowed, dtype=tf.bool)  # [num_tags]
+
+    def _crf_kwargs(self, constrained: bool) -> dict[str, tf.Tensor | None]:
+        """Reads the weights into float32 tensors and adds the constraint masks.
+
+        Variables are read into tensors here, once, so that the ops never gather from a
+        variable (XLA-friendly) and the values are float32 whatever the autocast scope.
+
+        Args:
+            constrained: Whether to pass the constraint masks (forbidden entries become
+                ``FORBIDDEN_SCORE`` in likelihoods / marginals and ``-inf`` in decoding).
+
+        Returns:
+            Keyword arguments for the :mod:`ner_crf.crf.ops` functions: ``transition_params``
+            [K, K] (``[from, to]``), ``start_transitions`` / ``end_transitions`` [K] or None,
+            ``transition_mask`` [K, K], ``start_mask`` / ``end_mask`` [K] bool or None.
+        """
+        kwargs: dict[str, tf.Tensor | None] = {
+            "transition_params": tf.cast(tf.convert_to_tensor(self.transitions), tf.float32),
+            "start_transitions": None,
+            "end_transitions": None,
+            "transition_mask": None,
+            "start_mask": None,
+            "end_mask": None,
+        }
+        if self.use_boundary:
+            start = tf.convert_to_tensor(self.start_transitions)  # [K]
+            end = tf.convert_to_tensor(self.end_transitions)  # [K]
+            kwargs["start_transitions"] = tf.cast(start, tf.float32)
+            kwargs["end_transitions"] = tf.cast(end, tf.float32)
+        if constrained:
+            kwargs["transition_mask"] = self._allowed_matrix()  # [K, K] or None
+            kwargs["start_mask"] = self._allowed_vector(self.allowed_start)  # [K] or None
+            kwargs["end_mask"] = self._allowed_vector(self.allowed_end)  # [K] or None
+        return kwargs
+
+    def _prepare(self, potentials: Any, mask: Any) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """Casts potentials to float32 and turns the mask into lengths.
+
+        Returns:
+            ``(potentials [B, T, K] float32, mask [B, T] bool, lengths [B] int32)``.
+        """
+        potentials = tf.cast(tf.convert_to_tensor(potentials), tf.float32)  # [B, T, K]
+        self._ensure_built(potentials)
+        shape = tf.shape(potentials)
+        if mask is None:
+            mask = tf.ones(shape[:2], dtype=tf.bool)  # [B, T]
+        else:
+            mask = tf.cast(tf.convert_to_tensor(mask), tf.bool)  # [B, T]
+        lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)  # [B]
+        # Positions past the length are padding, whatever the mask says there.
+        valid = tf.sequence_mask(lengths, shape[1])  # [B, T]
+        return potentials, valid, lengths
+
+    # === Public API ===
+
+    def log_likelihood(self, potentials: Any, tags: Any, mask: Any = None) -> tf.Tensor:
+        """Log-likelihood of tag sequences.
+
+        Args:
+            potentials: Unary scores [batch, time, num_tags], any float dtype.
+            tags: Gold tag ids [batch, time]; values at padded positions are ignored.
+            mask: Bool/int [batch, time], right-padded; None means all valid.
+
+        Returns:
+            float32 [batch]: ``score(tags) - log Z`` per sentence (0 for empty rows).
+        """
+        potentials, valid, lengths = self._prepare(potentials, mask)
+        tags = tf.cast(tf.convert_to_tensor(tags), tf.int32)  # [B, T]
+        tags = tf.where(valid, tags, tf.zeros_like(tags))  # [B, T], padding -> 0 (any tag)
+        kwargs = self._crf_kwargs(self.constrain_training)
+        transitions = kwargs.pop("transition_params")
+        # Addons-compatible: returns (log_likelihood [B], transition_params).
+        log_likelihood, _ = crf_ops.crf_log_likelihood(
+            potentials, tags, lengths, transitions, **kwargs
+        )
+        return tf.cast(log_likelihood, tf.float32)  # [B]
+
+    def decode(self, potentials: Any, mask: Any = None) -> tuple[tf.Tensor, tf.Tensor]:
+        """Viterbi decoding under the constraints.
+
+        Args:
+            potentials: Unary scores [batch, time, num_tags].
+            mask: Bool/int [batch, time], right-padded; None means all valid.
+
+        Returns:
+            ``(tags int32 [batch, time] with padding set to 0, scores float32 [batch])``.
+        """
+        potentials, valid, lengths = self._prepare(potentials, mask)
+        kwargs = self._crf_kwargs(True)
+        transitions = kwargs.pop("transition_params")
+        tags, scores = crf_ops.crf_decode(potentials, transitions, lengths, **kwargs)
+        tags = tf.cast(tags, tf.int32)  # [B, T]
+        tags = tf.where(valid, tags, tf.zeros_like(tags))  # [B, T]
+        return tags, tf.cast(scores, tf.float32)  # [B, T], [B]
+
+    def marginals(self, potentials: Any, mask: Any = None) -> tf.Tensor:
+        """Posterior tag marginals ``p(y_t = k | x)`` under the constraints.
+
+        Args:
+            potentials: Unary scores [batch, time, num_tags].
+            mask: Bool/int [batch, time], right-padded; None means all valid.
+
+        Returns:
+            float32 [batch, time, num_tags]; padded positions are 0.
+        """
+        potentials, valid, lengths = self._prepare(potentials, mask)
+        kwargs = self._crf_kwargs(True)
+        transitions = kwargs.pop("transition_params")
+        probs = crf_ops.crf_marginals(potentials, transitions, lengths, **kwargs)
+        probs = tf.cast(probs, tf.float32)  # [B, T, K]
+        return probs * tf.cast(valid, tf.float32)[:, :, None]  # [B, T, K]
+
+    def decode_nbest(
+        self, potentials: Any, k: int, mask: Any = None
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """The ``k`` best tag sequences under the constraints, best first.
+
+        Args:
+            potentials: Unary scores [batch, time, num_tags].
+            k: Number of sequences per sentence (>= 1).
+            mask: Bool/int [batch, time], right-padded; None means all valid.
+
+        Returns:
+            ``(tags int32 [batch, k, time] with padding set to 0, scores float32 [batch, k])``.
+        """
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ConfigError(f"`k` must be a positive integer, received {k!r}")
+        potentials, valid, lengths = self._prepare(potentials, mask)
+        kwargs = self._crf_kwargs(True)
+        transitions = kwargs.pop("transition_params")
+        tags, scores = crf_ops.crf_decode_nbest(potentials, transitions, lengths, k, **kwargs)
+        tags = tf.cast(tags, tf.int32)  # [B, k, T]
+        tags = tf.where(valid[:, None, :], tags, tf.zeros_like(tags))  # [B, k, T]
+        return tags, tf.cast(scores, tf.float32)  # [B, k, T], [B, k]
+
+    @property
+    def loss(self) -> CRFLoss:
+        """A :class:`CRFLoss` bound to this layer, for ``model.compile(loss=crf.loss)``."""
+        return CRFLoss(self)
+
+    # === Keras plumbing ===
+
+    def call(self, inputs: Any, mask: Any = None, training: bool | None = None) -> tf.Tensor:
+        potentials = tf.identity(tf.cast(inputs, tf.float32))  # [B, T, K], a fresh tensor
+        if training:
+            outputs = potentials
+        else:
+            outputs, _ = self.decode(potentials, mask)  # [B, T] int32
+            setattr(outputs, _POTENTIALS_ATTR, potentials)
+        setattr(outputs, _LAYER_ATTR, self)
+        return outputs
+
+    def compute_output_spec(
+        self, inputs: Any, mask: Any = None, training: bool | None = None
+    ) -> keras.KerasTensor:
+        shape = tuple(inputs.shape)
+        if training:
+            return keras.KerasTensor(shape, dtype="float32")
+        return keras.KerasTensor(shape[:-1], dtype="int32")
+
+    def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
+        return tuple(input_shape)[:-1]
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(
+            {
+                "num_tags": self.num_tags,
+                "use_boundary": self.use_boundary,
+                "allowed_transitions": self.allowed_transitions,
+                "allowed_start": self.allowed_start,
+                "allowed_end": self.allowed_end,
+                "constrain_training": self.constrain_training,
+                "transitions_initializer": keras.initializers.serialize(
+                    self.transitions_initializer
+                ),
+                "boundary_initializer": keras.initializers.serialize(self.boundary_initializer),
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="ner_crf")
+class CRFLoss(keras.losses.Loss):
+    """Negative log-likelihood of the gold tags under a :class:`CRF`, for ``model.compile``.
+
+    ``y_pred`` is the CRF output: float32 potentials in training, decoded tags (carrying their
+    potentials) in ``evaluate``. ``y_true`` holds int tag ids [batch, time]; a position is used
+    when it is valid in the Keras mask of ``y_pred`` and ``y_true >= 0`` (so pad tags with -1
+    when there is no Keras mask). The per-sentence NLLs [batch] are weighted by
+    ``sample_weight`` [batch] and reduced by ``reduction``: ``"sum_over_batch_size"`` (default,
+    alias ``"mean"``: mean NLL per sentence, divided by the number of replicas under
+    ``tf.distribute`` as Keras' own losses are), ``"sum"`` or ``None``/``"none"`` ([batch]).
+
+    Args:
+        crf: The layer; None finds it through the model output (e.g. after ``load_model``).
+        name: Loss name.
+        reduction: See above.
+    """
+
+    def __init__(
+        self,
+        crf: CRF | None = None,
+        *,
+        name: str = "crf_loss",
+        reduction: str | None = "sum_over_batch_size",
+    ):
+        if reduction not in _LOSS_REDUCTIONS:
+            raise ConfigError(
+                f"`reduction` must be one of {list(_LOSS_REDUCTIONS)}, received {reduction!r}"
+            )
+        super().__init__(name=name, reduction=reduction, dtype="float32")
+        if crf is not None and not isinstance(crf, CRF):
+            raise ConfigError(f"`crf` must be a CRF layer or None, received {type(crf).__name__}")
+        self.crf = crf
+
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> tf.Tensor:
+        with tf.name_scope(self.name):
+            nll = self._per_sentence(y_true, y_pred)  # [B]
+            if sample_weight is not None:
+                weight = tf.cast(tf.convert_to_tensor(sample_weight), tf.float32)
+                weight = tf.reshape(weight, [-1])  # [B]
+                nll = nll * weight  # [B]
+            if self.reduction in (None, "none"):
+                return nll
+            total = tf.reduce_sum(nll)  # []
+            if self.reduction == "sum":
+                return total
+            batch = tf.cast(tf.shape(nll)[0], tf.float32)
+            loss = tf.math.divide_no_nan(total, batch)  # [] mean over sentences
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            if replicas > 1:
+                loss = loss / float(replicas)  # each replica sees 1/replicas of the global batch
+            return loss
+
+    def call(self, y_true: Any, y_pred: Any) -> tf.Tensor:
+        return self._per_sentence(y_true, y_pred)
+
+    def _per_sentence(self, y_true: Any, y_pred: Any) -> tf.Tensor:
+        crf = self.crf if self.crf is not None else getattr(y_pred, _LAYER_ATTR, None)
+        if crf is None:
+            raise ModelError(
+                "CRFLoss cannot find its CRF layer: compile with `loss=crf.loss` or make the CRF "
+                "output the model output (layers after it must pass it through unchanged)"
+            )
+        keras_mask = getattr(y_pred, "_keras_mask", None)
+        if y_pred.dtype.is_floating:
+            potentials = y_pred  # [B, T, K] (training)
+        else:
+            potentials = getattr(y_pred, _POTENTIALS_ATTR, None)  # [B, T, K] (evaluation)
+            if potentials is None:
+                raise ModelError(
+                    "CRFLoss received decoded tags without their potentials: the layers after "
+                    "the CRF must pass its output through unchanged"
+                )
+        y_true = tf.cast(tf.convert_to_tensor(y_true), tf.int32)  # [B, T]
+        if y_true.shape.rank == 3 and y_true.shape[-1] == 1:
+            y_true = tf.squeeze(y_true, axis=-1)  # [B, T]
+        mask = y_true >= 0  # [B, T]
+        if keras_mask is not None:
+            mask = tf.logical_and(mask, tf.cast(keras_mask, tf.bool))  # [B, T]
+        return -crf.log_likelihood(potentials, tf.maximum(y_true, 0), mask)  # [B]
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "reduction": self.reduction}
