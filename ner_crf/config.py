@@ -552,16 +552,24 @@ _ALL_KEYS = schema_keys(sections=True)
 
 
 def _unknown_key_message(key: str) -> str:
+    """``unknown key 'x'`` plus the closest known key, or the keys the section has."""
     message = f"unknown key {key!r}"
-    matches = difflib.get_close_matches(key, _ALL_KEYS, n=1, cutoff=0.6)
+    parent, _, name = key.rpartition(".")
+    siblings = (
+        [spec.name for spec in dataclasses.fields(_SECTIONS[parent])] if parent in _SECTIONS else []
+    )
+    # 1. A typo in the last component: compare with the keys of the same section.
+    matches = difflib.get_close_matches(name, siblings, n=1, cutoff=0.6)
     if matches:
-        message += f"; did you mean {matches[0]!r}?"
-    else:
-        parent = key.rpartition(".")[0]
-        if parent in _SECTIONS:
-            cls = _SECTIONS[parent]
-            names = ", ".join(spec.name for spec in dataclasses.fields(cls))
-            message += f"; {parent or 'the top level'} has: {names}"
+        return f"{message}; did you mean {'.'.join(filter(None, (parent, matches[0])))!r}?"
+    # 2. A typo elsewhere ('model.lstm_units'): compare whole keys, never suggesting a section
+    #    that already contains the key ('model' for 'model.zzz').
+    candidates = [k for k in _ALL_KEYS if not key.startswith(k + ".")]
+    matches = difflib.get_close_matches(key, candidates, n=1, cutoff=0.8)
+    if matches:
+        return f"{message}; did you mean {matches[0]!r}?"
+    if siblings:
+        message += f"; {parent or 'the top level'} has: {', '.join(siblings)}"
     return message
 
 
