@@ -196,7 +196,7 @@ def _read_text(path: Path) -> str:
         bad = data[error.start : error.end]
         raise DataError(
             f"not valid UTF-8 (byte {bad[0]:#04x} at column {error.start - line_start + 1}) in "
-            f"{raw.decode('utf-8', 'backslashreplace')!r}; re-encode the file as UTF-8, "
+            f"'{raw.decode('utf-8', 'backslashreplace')}'; re-encode the file as UTF-8, "
             "e.g. iconv -f latin1 -t utf-8",
             path=path,
             line=line,
@@ -233,7 +233,7 @@ def _parse(text: str, path: Path, tag_column: int) -> tuple[list[Sentence], int,
                 sentences.append(Sentence(tokens, tags, doc, start))
                 tokens, tags = [], []
             docstarts += 1
-            if doc_used or sentences:
+            if doc_used:
                 doc += 1
                 doc_used = False
             continue

@@ -148,12 +148,15 @@ def detect_scheme(tag_sequences: Iterable[Sequence[str]]) -> str:
     The rule:
 
     1. ``IOBES`` if any tag has an ``S``, ``E``, ``U`` or ``L`` prefix.
-    2. Otherwise count *B-starts* (``B-X`` not directly after ``B-X``/``I-X``) and *I-starts*
-       (``I-X`` at the sentence start, after ``O`` or after another type). ``IOB1`` if there are
-       more I-starts than B-starts (in clean IOB1 data there are no B-starts at all, since ``B-X``
-       only separates adjacent same-type entities), otherwise ``BIO`` (also when there are no
-       entities). BIO and IOB1 have the same span reading, so a wrong guess between them changes
-       which tags count as illegal but never the entities.
+    2. ``IOB1`` if some ``I-X`` starts an entity (at the sentence start, after ``O`` or after
+       another type) while every ``B-X`` directly follows ``B-X``/``I-X`` of the same type (in
+       IOB1, ``B-`` only separates adjacent same-type entities).
+    3. Otherwise ``BIO`` (also when there are no entities): a BIO file with a few entities that
+       open with ``I-`` (annotation errors, as in CoNLL-2002 Spanish) stays BIO, and those tags
+       count as illegal.
+
+    BIO and IOB1 have the same span reading, so a wrong guess between them changes which tags
+    count as illegal but never the entities.
 
     Args:
         tag_sequences: One tag sequence per sentence.
@@ -178,7 +181,7 @@ def detect_scheme(tag_sequences: Iterable[Sequence[str]]) -> str:
             elif prefix == "I" and not continues:
                 i_starts += 1
             prev_prefix, prev_type = prefix, entity_type
-    return "IOB1" if i_starts > b_starts else "BIO"
+    return "IOB1" if i_starts and not b_starts else "BIO"
 
 
 def _boundaries(parsed: Sequence[tuple[str, str]], scheme: str) -> tuple[list[bool], list[bool]]:
