@@ -1,20 +1,20 @@
 """Legal tag transitions of the BIO / IOB1 / IOBES tagging schemes.
 
-The functions here are pure Python + NumPy (no TensorFlow), so the config and data code can use them
-cheaply. Tags are strings such as ``"B-PER"``, ``"I-LOC"``, ``"E-ORG"``, ``"S-MISC"`` or ``"O"``; the
-prefix letter is case-insensitive, the entity type is compared exactly.
+The functions here are pure Python + NumPy (no TensorFlow), so the config and data code can use
+them cheaply. Tags are strings such as ``"B-PER"``, ``"I-LOC"``, ``"E-ORG"``, ``"S-MISC"`` or
+``"O"``; the prefix letter is case-insensitive, the entity type is compared exactly.
 
 Schemes (names are case-insensitive):
 
-* ``BIO`` (alias ``IOB2``): an entity starts with ``B-x``; ``I-x`` may only follow ``B-x`` or ``I-x``.
-  A sentence may not start with ``I-x``; any tag may end it.
-* ``IOB1``: an entity starts with ``I-x``; ``B-x`` is only used to split two adjacent entities of the
-  same type, so ``B-x`` may only follow ``B-x`` or ``I-x`` and may not start a sentence. ``I-x`` may
-  follow anything. Any tag may end a sentence.
-* ``IOBES`` (aliases ``BIOES``, ``BILOU``; ``L``/``U`` are accepted as ``E``/``S``): inside an entity
-  (after ``B-x`` or ``I-x``) only ``I-x`` or ``E-x`` may follow; outside (after ``O``, ``E-*``,
-  ``S-*``) only ``O``, ``B-*`` or ``S-*`` may follow. A sentence starts with ``O``, ``B-*`` or
-  ``S-*`` and ends with ``O``, ``E-*`` or ``S-*``.
+* ``BIO`` (alias ``IOB2``): an entity starts with ``B-x``; ``I-x`` may only follow ``B-x`` or
+  ``I-x``. A sentence may not start with ``I-x``; any tag may end it.
+* ``IOB1``: an entity starts with ``I-x``; ``B-x`` is only used to split two adjacent entities of
+  the same type, so ``B-x`` may only follow ``B-x`` or ``I-x`` and may not start a sentence.
+  ``I-x`` may follow anything. Any tag may end a sentence.
+* ``IOBES`` (aliases ``BIOES``, ``BILOU``; ``L``/``U`` are accepted as ``E``/``S``): inside an
+  entity (after ``B-x`` or ``I-x``) only ``I-x`` or ``E-x`` may follow; outside (after ``O``,
+  ``E-*``, ``S-*``) only ``O``, ``B-*`` or ``S-*`` may follow. A sentence starts with ``O``,
+  ``B-*`` or ``S-*`` and ends with ``O``, ``E-*`` or ``S-*``.
 """
 
 from __future__ import annotations
@@ -129,8 +129,8 @@ class TransitionConstraints:
     Attributes:
         scheme: Canonical scheme name (``"BIO"``, ``"IOB1"`` or ``"IOBES"``).
         tags: The tag names, index ``i`` is tag id ``i``.
-        transitions: [num_tags, num_tags] bool array, ``transitions[i, j]`` is True when tag ``j`` may
-            follow tag ``i`` (orientation ``[from, to]``).
+        transitions: [num_tags, num_tags] bool array, ``transitions[i, j]`` is True when tag
+            ``j`` may follow tag ``i`` (orientation ``[from, to]``).
         start: [num_tags] bool array, True for tags that may start a sentence.
         end: [num_tags] bool array, True for tags that may end a sentence.
     """
@@ -172,7 +172,7 @@ class TransitionConstraints:
 
     def allowed_pairs(self) -> list[tuple[int, int]]:
         """The allowed ``(from, to)`` index pairs, sorted."""
-        return [(int(i), int(j)) for i, j in zip(*np.nonzero(self.transitions))]
+        return [(int(i), int(j)) for i, j in zip(*np.nonzero(self.transitions), strict=True)]
 
 
 def transition_constraints(scheme: str, tags: Sequence[str]) -> TransitionConstraints:

@@ -2,9 +2,9 @@
 
 Conventions shared by every function:
 
-* ``inputs`` / ``potentials`` are batch-major unary scores ``[batch, max_seq_len, num_tags]`` of any
-  float dtype. float16 / bfloat16 / float32 are computed and returned in float32; float64 is computed
-  and returned in float64.
+* ``inputs`` / ``potentials`` are batch-major unary scores ``[batch, max_seq_len, num_tags]`` of
+  any float dtype. float16 / bfloat16 / float32 are computed and returned in float32; float64 is
+  computed and returned in float64.
 * ``transition_params`` is ``[num_tags, num_tags]`` with orientation ``[from, to]``.
 * ``sequence_lengths`` is ``[batch]`` int32 or int64; sequences are right-padded and positions
   ``t >= length`` are ignored whatever they hold (tag ids there may even be out of range). Lengths
@@ -15,8 +15,8 @@ Conventions shared by every function:
   - ``start_transitions`` / ``end_transitions``: ``[num_tags]`` scores of starting / ending a
     sentence with each tag. The score of a path ``y`` of length ``L`` is
     ``start[y_0] + sum_t inputs[t, y_t] + sum_{t>=1} trans[y_{t-1}, y_t] + end[y_{L-1}]``.
-  - ``transition_mask`` (``[num_tags, num_tags]``), ``start_mask`` and ``end_mask`` (``[num_tags]``):
-    bool or 0/1; False/0 marks a forbidden transition / first tag / last tag (see
+  - ``transition_mask`` (``[num_tags, num_tags]``), ``start_mask`` and ``end_mask``
+    (``[num_tags]``): bool or 0/1; False/0 marks a forbidden transition / first tag / last tag (see
     :mod:`ner_crf.crf.constraints`, ``TransitionConstraints.as_kwargs()``). In the differentiable
     functions (scores, log-normaliser, likelihood, forward-backward, marginals) a forbidden entry
     is *replaced* by :data:`FORBIDDEN_SCORE` (-1e4), so forbidden paths drop out of the partition
@@ -440,10 +440,10 @@ def crf_log_likelihood(
         inputs: A [batch_size, max_seq_len, num_tags] tensor of unary potentials.
         tag_indices: A [batch_size, max_seq_len] int tensor of gold tag indices.
         sequence_lengths: A [batch_size] int vector of true sequence lengths.
-        transition_params: A [num_tags, num_tags] transition matrix ``[from, to]``. When None, a new
-            float32 ``tf.Variable`` drawn from Glorot-uniform is created and returned (as Addons did;
-            this needs a static ``num_tags`` and, inside ``tf.function``, only works on the first
-            trace; pass your own matrix for training).
+        transition_params: A [num_tags, num_tags] transition matrix ``[from, to]``. When None, a
+            new float32 ``tf.Variable`` drawn from Glorot-uniform is created and returned (as Addons
+            did; this needs a static ``num_tags`` and, inside ``tf.function``, only works on the
+            first trace; pass your own matrix for training).
         start_transitions: Optional [num_tags] start scores.
         end_transitions: Optional [num_tags] end scores.
         transition_mask: Optional [num_tags, num_tags] bool/0-1 allowed transitions.
