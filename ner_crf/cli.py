@@ -12,6 +12,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import typer
 
@@ -57,3 +58,32 @@ def handle_errors() -> Iterator[None]:
     except NerCrfError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=error.exit_code) from None
+
+
+@app.command()
+def validate(
+    files: list[Path] = typer.Argument(..., help="CoNLL files to check.", show_default=False),
+    tag_column: int = typer.Option(
+        -1, "--tag-column", help="Index of the tag column (negative counts from the end)."
+    ),
+    scheme: str | None = typer.Option(
+        None, "--scheme", help="Tag scheme the files are written in (default: detect per file)."
+    ),
+    max_length: int | None = typer.Option(
+        None, "--max-length", min=1, help="Also report how many sentences exceed this length."
+    ),
+) -> None:
+    """Check CoNLL files and print counts, tag scheme, illegal tags and length statistics."""
+    from ner_crf.data.tags import normalize_scheme
+    from ner_crf.validate import format_validation, validate_files
+
+    if scheme is not None:
+        try:
+            scheme = normalize_scheme(scheme)
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--scheme") from None
+    with handle_errors():
+        result = validate_files(
+            files, tag_column=tag_column, source_scheme=scheme, max_length=max_length
+        )
+    typer.echo(format_validation(result))
