@@ -1,0 +1,762 @@
+"""The training engine: a custom ``tf.distribute`` loop with early stopping and exact resume.
+
+:func:`train` runs a whole experiment from an :class:`~ner_crf.config.ExperimentConfig`:
+
+1. check the data paths, create the strategy (before any other TensorFlow work);
+2. read train/dev/test (tags converted to ``data.scheme``), build the vocabularies from TRAIN
+   only, load pretrained embeddings when configured;
+3. seed everything (``keras.utils.set_random_seed``), enable op determinism when
+   ``training.deterministic``, set the ``mixed_float16`` policy when ``training.mixed_precision``;
+4. build the model and optimizer inside ``strategy.scope()``;
+5. per epoch: the data order is a function of ``(seed, epoch)``; each step runs on every replica
+   with ``strategy.run``; the per-replica loss is the SUM of sentence negative log-likelihoods
+   divided by the GLOBAL batch size, so summing the replicas' gradients gives the gradient of the
+   global-batch mean; gradients are all-reduced, clipped by their global norm and applied;
+6. after each epoch: Viterbi-decode dev, entity-level F1 (``evaluate_tags``), early stopping on dev
+   F1 with ``patience``; write ``RUN/last.keras``, ``RUN/model.keras`` (when dev F1 improves),
+   ``RUN/metrics.json`` and the resume checkpoint (``RUN/checkpoints/``), TensorBoard summaries;
+7. at the end: evaluate test with the best weights when configured.
+
+Exact resume: the checkpoint holds the model weights, the optimizer (slots, iteration count), the
+epoch/step counters, the best F1 and its epoch, the patience counter and the RNG state (the
+models' Keras ``SeedGenerator`` states). Because the epoch order is recreated from
+``(seed, epoch)``, an interrupted and resumed deterministic run ends with the same weights as an
+uninterrupted one.
+
+Multi-worker: every worker runs the same loop (collectives need all of them); only the chief writes
+the run directory, the others write into a temporary directory that is deleted at the end (the
+pattern of the TensorFlow multi-worker guide).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ner_crf.errors import ConfigError, NerCrfError
+from ner_crf.training.checkpoints import CheckpointKeeper, ResumeError
+
+logger = logging.getLogger(__name__)
+
+# Keys that may differ between the interrupted run and the resumed one.
+RESUMABLE_DIFFERENCES = ("training.epochs", "training.patience", "output.dir", "output.tensorboard")
+# Train-loss TensorBoard scalars every this many steps.
+LOSS_SUMMARY_EVERY = 20
+# Dev/test sentences per decoding batch.
+EVAL_BATCH_SIZE = 128
+
+
+class TrainingDivergedError(NerCrfError):
+    """The training loss became NaN or infinite."""
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes:
+        run_dir: The run directory.
+        best_epoch: Epoch (1-based) with the best dev F1; the last epoch when there is no dev set.
+        best_dev_f1: Best dev micro F1 in [0, 1], ``None`` without a dev set.
+        history: One dict per epoch (``epoch``, ``loss``, ``dev_precision``, ``dev_recall``,
+            ``dev_f1``, ``learning_rate``, ``seconds``, ``tokens_per_second``, ``steps``).
+        test: Test-set metrics (``EvalResult.to_dict()``) when ``data.test`` is set.
+        epochs_completed: Number of epochs trained in total (including resumed ones).
+        stopped_early: Whether early stopping ended training.
+    """
+
+    run_dir: Path
+    best_epoch: int | None
+    best_dev_f1: float | None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    test: dict[str, Any] | None = None
+    epochs_completed: int = 0
+    stopped_early: bool = False
+
+
+# --------------------------------------------------------------------------------------------
+# Config helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{dotted}."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def config_differences(saved: Any, current: Any) -> list[str]:
+    """Dotted keys whose values differ between two configs (resume-tolerant keys excluded).
+
+    Args:
+        saved: The config of the interrupted run.
+        current: The config given to the resumed run.
+
+    Returns:
+        Sorted list of differing keys.
+    """
+    from ner_crf.config import config_to_dict
+
+    old = _flatten(config_to_dict(saved))
+    new = _flatten(config_to_dict(current))
+    keys = sorted(set(old) | set(new))
+    return [
+        key
+        for key in keys
+        if key not in RESUMABLE_DIFFERENCES and old.get(key, None) != new.get(key, None)
+    ]
+
+
+def _eval_mode(cfg: Any) -> str:
+    mode = cfg.evaluation.mode
+    if mode == "auto":
+        return "strict" if cfg.data.scheme.upper() in ("IOBES", "BIO", "IOB2") else "conlleval"
+    return mode
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------
+
+
+def train(
+    cfg: Any, *, output_dir: str | Path | None = None, resume: bool = False, progress: bool = True
+) -> TrainResult:
+    """Trains a tagger as described by ``cfg`` and writes its run directory.
+
+    Args:
+        cfg: The experiment config.
+        output_dir: Run directory; overrides ``cfg.output.dir`` (and is written into the saved
+            ``config.yaml``).
+        resume: Continue the run in the run directory from its last completed epoch.
+        progress: Show a tqdm progress bar on stderr.
+
+    Returns:
+        The :class:`TrainResult`.
+
+    Raises:
+        ConfigError: Missing data files, a bad strategy, a run directory that already holds a
+            run (without ``resume``), or a resumed config that differs from the saved one.
+        DataError: Unreadable training data.
+        ResumeError: ``resume`` without a checkpoint, or a damaged checkpoint.
+        TrainingDivergedError: The loss became NaN or infinite (the last good checkpoint is kept).
+    """
+    from ner_crf.config import check_paths
+
+    if output_dir is not None:
+        cfg = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, dir=Path(output_dir)))
+    run_dir = Path(cfg.output.dir)
+    check_paths(cfg)
+    _check_run_dir(cfg, run_dir, resume)
+
+    from ner_crf.training.strategy import make_strategy, worker_info
+
+    strategy = make_strategy(cfg.training)  # before any other TensorFlow work
+    worker = worker_info(strategy)
+    scratch = None
+    write_dir = run_dir
+    if not worker.is_chief:
+        scratch = Path(tempfile.mkdtemp(prefix=f"ner-crf-worker{worker.task_id}-"))
+        write_dir = scratch
+    try:
+        trainer = _Trainer(cfg, strategy, write_dir, is_chief=worker.is_chief, progress=progress)
+        result = trainer.run(resume=resume)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    result.run_dir = run_dir
+    return result
+
+
+def _check_run_dir(cfg: Any, run_dir: Path, resume: bool) -> None:
+    from ner_crf.config import load_config
+    from ner_crf.training.checkpoints import POINTER
+
+    pointer = run_dir / "checkpoints" / POINTER
+    if not resume:
+        if pointer.exists():
+            raise ConfigError(
+                f"run directory {run_dir} already holds a training run; resume it "
+                "(train --resume) or choose another output directory",
+                key="output.dir",
+            )
+        return
+    if not pointer.exists():
+        raise ResumeError(
+            f"cannot resume: no checkpoint in {run_dir / 'checkpoints'} (the run never completed "
+            "an epoch, or the directory is wrong); start it without --resume"
+        )
+    saved_path = run_dir / "config.yaml"
+    if not saved_path.exists():
+        raise ResumeError(f"cannot resume: {saved_path} is missing")
+    saved = load_config(saved_path)
+    differing = config_differences(saved, cfg)
+    if differing:
+        old = _flatten(_to_dict(saved))
+        new = _flatten(_to_dict(cfg))
+        details = "; ".join(f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in differing)
+        raise ConfigError(
+            f"cannot resume {run_dir}: the config differs from the saved {saved_path} in "
+            f"{len(differing)} key(s): {details}. Resume with the same config (only "
+            f"{', '.join(RESUMABLE_DIFFERENCES)} may change)",
+            key=differing[0],
+        )
+
+
+def _to_dict(cfg: Any) -> dict[str, Any]:
+    from ner_crf.config import config_to_dict
+
+    return config_to_dict(cfg)
+
+
+class _Trainer:
+    """One training run (internal: :func:`train` is the API)."""
+
+    def __init__(self, cfg: Any, strategy: Any, run_dir: Path, *, is_chief: bool, progress: bool):
+        self.cfg = cfg
+        self.strategy = strategy
+        self.run_dir = run_dir
+        self.is_chief = is_chief
+        self.progress = progress and is_chief
+        self.replicas = strategy.num_replicas_in_sync
+
+    # === Setup ===
+
+    def _read_data(self) -> None:
+        from ner_crf.data.conll import read_conll
+
+        data = self.cfg.data
+        kwargs = {
+            "tag_column": data.tag_column,
+            "scheme": data.scheme,
+            "illegal": data.illegal,
+            "max_length": data.max_length,
+        }
+        self.train_sentences = read_conll(data.train, **kwargs)
+        self.dev_sentences = read_conll(data.dev, **kwargs) if data.dev else None
+        self.test_sentences = read_conll(data.test, **kwargs) if data.test else None
+        logger.info(
+            "data: %d train, %s dev, %s test sentences (scheme %s)",
+            len(self.train_sentences),
+            "-" if self.dev_sentences is None else len(self.dev_sentences),
+            "-" if self.test_sentences is None else len(self.test_sentences),
+            data.scheme,
+        )
+
+    def _build(self) -> None:
+        import keras
+        import tensorflow as tf
+
+        from ner_crf.data.pipeline import SentenceEncoder
+        from ner_crf.data.vocab import build_vocabularies
+        from ner_crf.model.builder import build_model
+        from ner_crf.training.optim import make_optimizer
+
+        cfg = self.cfg
+        self.vocabs = build_vocabularies(
+            self.train_sentences,
+            min_count=cfg.vocab.min_count,
+            max_size=cfg.vocab.max_size,
+            lowercase=cfg.vocab.lowercase,
+            normalize_digits=cfg.vocab.normalize_digits,
+        )
+        self.tag_names = list(self.vocabs.tags.tokens)
+        self.encoder = SentenceEncoder(
+            self.vocabs.words,
+            self.vocabs.chars,
+            self.vocabs.tags,
+            lowercase=cfg.vocab.lowercase,
+            normalize_digits=cfg.vocab.normalize_digits,
+            max_word_length=cfg.vocab.max_word_length,
+        )
+        matrix = None
+        if cfg.embeddings.path is not None:
+            from ner_crf.data.embeddings import load_embeddings
+
+            matrix, report = load_embeddings(
+                cfg.embeddings.path,
+                self.vocabs.words,
+                format=cfg.embeddings.format,
+                lowercase=cfg.vocab.lowercase,
+                normalize_digits=cfg.vocab.normalize_digits,
+                seed=cfg.training.seed,
+            )
+            summary = report.summary() if hasattr(report, "summary") else report
+            logger.info("embeddings: %s", summary)
+
+        keras.utils.set_random_seed(cfg.training.seed)
+        if cfg.training.deterministic:
+            tf.config.experimental.enable_op_determinism()
+        batches = math.ceil(len(self.train_sentences) / cfg.training.batch_size)
+        self.steps_per_epoch = max(1, batches)
+        previous_policy = keras.config.dtype_policy()
+        if cfg.training.mixed_precision:
+            keras.config.set_dtype_policy("mixed_float16")
+        try:
+            with self.strategy.scope():
+                self.model = build_model(
+                    cfg,
+                    num_words=len(self.vocabs.words),
+                    num_chars=len(self.vocabs.chars),
+                    num_tags=len(self.vocabs.tags),
+                    tag_names=self.tag_names,
+                    embedding_matrix=matrix,
+                    singleton_ids=self.vocabs.singletons,
+                )
+                self.optimizer = make_optimizer(cfg.training, self.steps_per_epoch)
+                self.optimizer.build(self.model.trainable_variables)
+        finally:
+            keras.config.set_dtype_policy(previous_policy)
+        self.mixed = bool(cfg.training.mixed_precision)
+
+        # Resume state, saved next to the model and optimizer in the tf.train.Checkpoint.
+        self.state = tf.Module()
+        self.state.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        self.state.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.state.best_f1 = tf.Variable(-1.0, dtype=tf.float64, trainable=False, name="best_f1")
+        self.state.best_epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="best_epoch")
+        self.state.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False, name="bad_epochs")
+        # RNG: the Keras SeedGenerator states (dropout, word dropout) are non-trainable
+        # variables that tf.train.Checkpoint(model=...) does not reach on its own.
+        self.state.rng = [variable.value for variable in self.model.non_trainable_variables]
+        self.checkpoint = tf.train.Checkpoint(
+            model=self.model, optimizer=self.optimizer, state=self.state
+        )
+        self.keeper = CheckpointKeeper(self.run_dir / "checkpoints", self.checkpoint, keep=2)
+
+    # === Steps ===
+
+    def _make_train_step(self, element_spec: Any) -> Any:
+        import tensorflow as tf
+
+        model, optimizer, strategy = self.model, self.optimizer, self.strategy
+        replicas = self.replicas
+        clip_norm = float(self.cfg.training.clip_norm)
+        mixed = self.mixed
+        variables = model.trainable_variables
+
+        def forward_backward(features, tags, global_batch):
+            mask = model.feature_mask(features)  # [batch, time]
+            with tf.GradientTape() as tape:
+                emissions = model(features, training=True)  # [batch, time, num_tags]
+                log_likelihood = model.crf.log_likelihood(emissions, tags, mask=mask)  # [batch]
+                nll_sum = -tf.reduce_sum(log_likelihood)  # []
+                loss = nll_sum / global_batch  # [] this replica's share of the global mean
+                if model.losses:
+                    loss += tf.add_n([tf.cast(x, tf.float32) for x in model.losses]) / replicas
+                scaled = optimizer.scale_loss(loss) if mixed else loss
+            grads = tape.gradient(scaled, variables)
+            tokens = tf.reduce_sum(tf.cast(mask, tf.float32))  # []
+            return grads, nll_sum, tokens
+
+        if self.cfg.training.jit_compile:
+            # XLA for the forward and backward pass only: the optimizer update talks to the
+            # distribution strategy (merge_call), which XLA cannot compile.
+            forward_backward = tf.function(forward_backward, jit_compile=True)
+
+        def replica_step(features, tags):
+            context = tf.distribute.get_replica_context()
+            tags = tf.cast(tags, tf.int32)
+            local_batch = tf.cast(tf.shape(tags)[0], tf.float32)
+            global_batch = context.all_reduce(tf.distribute.ReduceOp.SUM, local_batch)
+            grads, nll_sum, tokens = forward_backward(features, tags, global_batch)
+            pairs = [(g, v) for g, v in zip(grads, variables, strict=True) if g is not None]
+            grads = [g for g, _ in pairs]
+            if clip_norm > 0:
+                # Keras 3 clips BEFORE its cross-replica all-reduce, i.e. per replica; clip the
+                # global gradient instead: all-reduce here, clip, and hand the optimizer 1/N of
+                # it (its own all-reduce sums the N identical copies back).
+                if replicas > 1:
+                    grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+                threshold = clip_norm
+                if mixed:
+                    threshold = clip_norm * tf.cast(optimizer.dynamic_scale, tf.float32)
+                grads, _ = tf.clip_by_global_norm(grads, threshold)
+                if replicas > 1:
+                    grads = [_scale(g, 1.0 / replicas) for g in grads]
+            optimizer.apply(grads, [v for _, v in pairs])
+            return nll_sum, tokens, local_batch
+
+        def train_step(batch):
+            features, tags = batch
+            nll_sum, tokens, sentences = strategy.run(replica_step, args=(features, tags))
+            reduce = tf.distribute.ReduceOp.SUM
+            return (
+                strategy.reduce(reduce, nll_sum, axis=None),
+                strategy.reduce(reduce, tokens, axis=None),
+                strategy.reduce(reduce, sentences, axis=None),
+            )
+
+        return tf.function(train_step, input_signature=[element_spec])
+
+    def _make_decode(self) -> Any:
+        import tensorflow as tf
+
+        model = self.model
+
+        @tf.function(reduce_retracing=True)
+        def decode(features):
+            tags, _ = model.decode(features)  # [batch, time]
+            return tags, tf.reduce_sum(tf.cast(model.feature_mask(features), tf.int32), axis=1)
+
+        return decode
+
+    def _train_dataset(self, epoch: int) -> Any:
+        import tensorflow as tf
+
+        from ner_crf.data.pipeline import make_dataset
+
+        dataset = make_dataset(
+            self.train_sentences,
+            self.encoder,
+            batch_size=self.cfg.training.batch_size,
+            shuffle=True,
+            seed=self.cfg.training.seed,
+            epoch=epoch,
+        )
+        if self.replicas > 1:
+            # A batch smaller than the number of replicas would leave a replica without data.
+            replicas = self.replicas
+            dataset = dataset.filter(lambda features, tags: tf.shape(tags)[0] >= replicas)
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = (
+            tf.data.experimental.AutoShardPolicy.DATA
+        )
+        dataset = dataset.with_options(options)
+        return self.strategy.experimental_distribute_dataset(dataset)
+
+    # === Evaluation ===
+
+    def _predict_tags(self, sentences: list[Any]) -> list[list[str]]:
+        from ner_crf.data.pipeline import make_dataset
+
+        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i].tokens))
+        ordered = [sentences[i] for i in order if sentences[i].tokens]
+        dataset = make_dataset(
+            ordered,
+            self.encoder,
+            batch_size=EVAL_BATCH_SIZE,
+            shuffle=False,
+            with_tags=False,
+            bucket=False,
+        )
+        names = self.tag_names
+        predictions: list[list[str]] = []
+        for features in dataset:
+            tags, lengths = self._decode(features)
+            tags, lengths = tags.numpy(), lengths.numpy()
+            for row, length in zip(tags, lengths, strict=True):
+                predictions.append([names[t] for t in row[:length]])
+        result: list[list[str]] = [[] for _ in sentences]
+        nonempty = [i for i in order if sentences[i].tokens]
+        for index, tags in zip(nonempty, predictions, strict=True):
+            result[index] = tags
+        return result
+
+    def _evaluate(self, sentences: list[Any]) -> Any:
+        from ner_crf.evaluation import evaluate_tags
+
+        predicted = self._predict_tags(sentences)
+        gold = [list(sentence.tags) for sentence in sentences]
+        scheme, mode = self.cfg.data.scheme, _eval_mode(self.cfg)
+        return evaluate_tags(gold, predicted, scheme=scheme, mode=mode)
+
+    # === Loop ===
+
+    def run(self, *, resume: bool) -> TrainResult:
+        import keras
+
+        from ner_crf.model.run_dir import (
+            LAST_MODEL_FILE,
+            MODEL_FILE,
+            prepare_run_dir,
+            save_model_atomic,
+        )
+        from ner_crf.training.optim import current_learning_rate
+        from ner_crf.training.tensorboard import SummaryLogger, to_numpy
+
+        cfg = self.cfg
+        self._read_data()
+        self._build()
+        history: list[dict[str, Any]] = []
+        if resume:
+            meta = self.keeper.latest()
+            if meta is None:  # checked in train(); the pointer vanished since
+                raise ResumeError(f"cannot resume: no checkpoint in {self.keeper.directory}")
+            self.keeper.restore(meta)
+            history = list(meta.get("history", []))
+            logger.info(
+                "resumed %s after epoch %d (step %d, best dev F1 %s)",
+                self.run_dir,
+                int(self.state.epoch.numpy()),
+                int(self.state.step.numpy()),
+                _fmt(float(self.state.best_f1.numpy())),
+            )
+        else:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            prepare_run_dir(self.run_dir, cfg, self.vocabs)
+
+        self._decode = self._make_decode()
+        summaries = SummaryLogger(
+            self.run_dir / "tensorboard", enabled=self.is_chief and cfg.output.tensorboard
+        )
+        has_dev = self.dev_sentences is not None
+        patience = cfg.training.patience
+        stopped_early = False
+        train_step = None
+        start_epoch = int(self.state.epoch.numpy()) + 1
+        if has_dev and patience > 0 and int(self.state.bad_epochs.numpy()) >= patience:
+            stopped_early = True  # the interrupted run had already stopped
+            start_epoch = cfg.training.epochs + 1
+        for epoch in range(start_epoch, cfg.training.epochs + 1):
+            dataset = self._train_dataset(epoch)
+            if train_step is None:
+                train_step = self._make_train_step(dataset.element_spec)
+            record = self._run_epoch(epoch, dataset, train_step, summaries)
+            record["learning_rate"] = current_learning_rate(self.optimizer)
+            improved = True
+            if has_dev:
+                dev = self._evaluate(self.dev_sentences)
+                micro = _micro(dev)
+                record.update(
+                    dev_precision=micro["precision"],
+                    dev_recall=micro["recall"],
+                    dev_f1=micro["f1"],
+                )
+                improved = micro["f1"] > float(self.state.best_f1.numpy())
+                summaries.scalars(
+                    epoch,
+                    {
+                        "dev/precision": micro["precision"],
+                        "dev/recall": micro["recall"],
+                        "dev/f1": micro["f1"],
+                    },
+                )
+            if improved:
+                self.state.best_f1.assign(record.get("dev_f1", 0.0))
+                self.state.best_epoch.assign(epoch)
+                self.state.bad_epochs.assign(0)
+            else:
+                self.state.bad_epochs.assign_add(1)
+            self.state.epoch.assign(epoch)
+            history.append(record)
+            summaries.scalars(
+                epoch,
+                {
+                    "epoch/loss": record["loss"],
+                    "train/learning_rate": record["learning_rate"],
+                    "train/tokens_per_second": record["tokens_per_second"],
+                },
+            )
+            summaries.transitions(epoch, to_numpy(self.model.crf.transitions), self.tag_names)
+            summaries.flush()
+
+            # Files: models first, then metrics, then the checkpoint pointer (the commit point).
+            if self.is_chief:
+                save_model_atomic(self.model, self.run_dir / LAST_MODEL_FILE)
+                if improved:
+                    save_model_atomic(self.model, self.run_dir / MODEL_FILE)
+            self._write_metrics(history, status="running")
+            self._save_checkpoint(epoch, history)
+            logger.info(
+                "epoch %d/%d: loss %.4f%s, lr %.3g, %.1fs, %.0f tokens/s%s",
+                epoch,
+                cfg.training.epochs,
+                record["loss"],
+                f", dev P/R/F1 {record['dev_precision']:.4f}/{record['dev_recall']:.4f}/"
+                f"{record['dev_f1']:.4f}"
+                if has_dev
+                else "",
+                record["learning_rate"],
+                record["seconds"],
+                record["tokens_per_second"],
+                " (best)" if improved and has_dev else "",
+            )
+            if has_dev and patience > 0 and int(self.state.bad_epochs.numpy()) >= patience:
+                logger.info(
+                    "early stopping after epoch %d: no dev F1 improvement for %d epochs "
+                    "(best %.4f at epoch %d)",
+                    epoch,
+                    patience,
+                    float(self.state.best_f1.numpy()),
+                    int(self.state.best_epoch.numpy()),
+                )
+                stopped_early = True
+                break
+
+        best_epoch = int(self.state.best_epoch.numpy()) or None
+        best_f1 = float(self.state.best_f1.numpy()) if has_dev else None
+        test = None
+        if self.test_sentences is not None:
+            model_path = self.run_dir / MODEL_FILE
+            if model_path.exists() and best_epoch != int(self.state.epoch.numpy()):
+                best = keras.saving.load_model(model_path, compile=False)
+                self.model.set_weights(best.get_weights())
+            test_result = self._evaluate(self.test_sentences)
+            test = test_result.to_dict()
+            logger.info("test (epoch %s weights): F1 %.4f", best_epoch, _micro(test_result)["f1"])
+        self._write_metrics(history, status="completed", test=test, stopped_early=stopped_early)
+        summaries.close()
+        return TrainResult(
+            run_dir=self.run_dir,
+            best_epoch=best_epoch,
+            best_dev_f1=best_f1,
+            history=history,
+            test=test,
+            epochs_completed=int(self.state.epoch.numpy()),
+            stopped_early=stopped_early,
+        )
+
+    def _run_epoch(self, epoch: int, dataset: Any, train_step: Any, summaries: Any) -> dict:
+        import numpy as np
+
+        total_nll = 0.0
+        total_tokens = 0.0
+        total_sentences = 0.0
+        steps = 0
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(
+                total=self.steps_per_epoch,
+                desc=f"epoch {epoch}/{self.cfg.training.epochs}",
+                unit="batch",
+                file=sys.stderr,
+                leave=False,
+                dynamic_ncols=True,
+            )
+        start = time.perf_counter()
+        try:
+            for batch in dataset:
+                nll_sum, tokens, sentences = train_step(batch)
+                nll_sum = float(nll_sum.numpy())
+                steps += 1
+                self.state.step.assign_add(1)
+                if not np.isfinite(nll_sum):
+                    self._diverged(epoch, steps, nll_sum)
+                total_nll += nll_sum
+                total_tokens += float(tokens.numpy())
+                total_sentences += float(sentences.numpy())
+                step = int(self.state.step.numpy())
+                if step % LOSS_SUMMARY_EVERY == 0:
+                    summaries.scalars(step, {"train/loss": nll_sum / max(float(sentences), 1.0)})
+                if bar is not None:
+                    elapsed = time.perf_counter() - start
+                    bar.update(1)
+                    bar.set_postfix(
+                        loss=f"{total_nll / max(total_sentences, 1.0):.3f}",
+                        tok_s=f"{total_tokens / max(elapsed, 1e-9):.0f}",
+                        refresh=False,
+                    )
+        finally:
+            if bar is not None:
+                bar.close()
+        seconds = time.perf_counter() - start
+        return {
+            "epoch": epoch,
+            "loss": total_nll / max(total_sentences, 1.0),
+            "steps": steps,
+            "seconds": seconds,
+            "tokens_per_second": total_tokens / max(seconds, 1e-9),
+        }
+
+    def _diverged(self, epoch: int, step: int, value: float) -> None:
+        meta = self.keeper.latest()
+        if meta is not None:
+            kept = (
+                f"the last good checkpoint (epoch {meta.get('epoch')}) is kept in "
+                f"{self.keeper.directory / meta['checkpoint']}"
+            )
+        else:
+            kept = "no checkpoint was written yet (epoch 1 never completed)"
+        what = "NaN" if math.isnan(value) else "infinite"
+        raise TrainingDivergedError(
+            f"loss became {what} at epoch {epoch} step {step}; {kept}; try a lower "
+            f"training.learning_rate (now {self.cfg.training.learning_rate:g}) or a smaller "
+            "training.clip_norm"
+        )
+
+    def _save_checkpoint(self, epoch: int, history: list[dict[str, Any]]) -> None:
+        meta = {
+            "epoch": epoch,
+            "step": int(self.state.step.numpy()),
+            "optimizer_iterations": int(_iterations(self.optimizer)),
+            "best_epoch": int(self.state.best_epoch.numpy()),
+            "best_dev_f1": float(self.state.best_f1.numpy()),
+            "bad_epochs": int(self.state.bad_epochs.numpy()),
+            "history": history,
+        }
+        # Every worker writes (saving can involve collectives); non-chiefs write to scratch.
+        self.keeper.save(f"ckpt-{epoch}", meta)
+
+    def _write_metrics(
+        self,
+        history: list[dict[str, Any]],
+        *,
+        status: str,
+        test: dict[str, Any] | None = None,
+        stopped_early: bool = False,
+    ) -> None:
+        from ner_crf.model.run_dir import METRICS_FILE, write_json_atomic
+
+        if not self.is_chief:
+            return
+        best_epoch = int(self.state.best_epoch.numpy())
+        best = next((row for row in history if row["epoch"] == best_epoch), None)
+        metrics = {
+            "status": status,
+            "epochs_completed": int(self.state.epoch.numpy()),
+            "best_epoch": best_epoch or None,
+            "best_dev_f1": best.get("dev_f1") if best else None,
+            "best": best,
+            "stopped_early": stopped_early,
+            "history": history,
+            "test": test,
+            "replicas": self.replicas,
+            "evaluation_mode": _eval_mode(self.cfg),
+            "scheme": self.cfg.data.scheme,
+        }
+        write_json_atomic(self.run_dir / METRICS_FILE, metrics)
+
+
+def _scale(gradient: Any, factor: float) -> Any:
+    import tensorflow as tf
+
+    if isinstance(gradient, tf.IndexedSlices):
+        return tf.IndexedSlices(gradient.values * factor, gradient.indices, gradient.dense_shape)
+    return gradient * factor
+
+
+def _iterations(optimizer: Any) -> int:
+    from ner_crf.training.tensorboard import to_numpy
+
+    return int(to_numpy(optimizer.iterations))
+
+
+def _fmt(value: float) -> str:
+    return "-" if value < 0 else f"{value:.4f}"
+
+
+def _micro(result: Any) -> dict[str, float]:
+    """Micro precision/recall/F1 of an ``EvalResult`` (or its dict)."""
+    data = result if isinstance(result, dict) else result.to_dict()
+    micro = data.get("micro") or data.get("micro_avg") or data.get("micro avg") or {}
+    return {
+        "precision": float(micro.get("precision", 0.0)),
+        "recall": float(micro.get("recall", 0.0)),
+        "f1": float(micro.get("f1", micro.get("f1-score", 0.0))),
+    }
