@@ -1,0 +1,512 @@
+"""Streaming loader for pretrained word vectors (GloVe, word2vec text/binary, fastText ``.vec``).
+
+The file is read once, entry by entry; only the vectors of vocabulary words are kept, so memory
+is ``O(len(vocab) * dim)`` whatever the size of the file. Files ending in ``.gz`` (or starting
+with the gzip magic bytes) are decompressed on the fly.
+
+Formats:
+
+- ``glove``: ``word v1 v2 ... vD`` per line, no header.
+- ``word2vec`` / ``fasttext``: a header line ``<count> <dim>``, then lines as in GloVe.
+- ``word2vec_binary``: the same header, then per entry ``word`` + one space + ``D`` little-endian
+  float32 values (an optional newline before the next word is skipped).
+- ``auto``: a first line of two integers is a header; the entry after it is text when it parses
+  as ``word`` + ``D`` numbers, binary otherwise. Without a header the file is GloVe.
+
+Matching, per vocabulary word ``v`` and file word ``f`` (the best match is kept; among equal
+matches the first one in the file wins, as files are usually sorted by frequency):
+
+1. exact: ``f == v``;
+2. lowercase: ``f.lower() == v.lower()`` (a cased vocabulary with lowercased GloVe, or the
+   other way round);
+3. digits: ``normalize_word(f)`` equals ``normalize_word(v)`` with lowercasing and digit
+   normalisation (``"1996"`` provides the vector of ``"0000"``). Only when
+   ``normalize_digits=True``: with it off, the vocabulary keeps numbers apart and borrowing
+   another number's vector would be wrong.
+
+Rows of vocabulary words without a vector are drawn from ``uniform(-a, a)`` with a seeded
+generator, where ``a = scale`` or, by default, ``sqrt(3) * std`` of the vectors found (so the
+random rows have the same standard deviation as the pretrained ones). The ``<pad>`` row is zero.
+
+Values of lines whose word matches no vocabulary word are not parsed (that would make loading a
+few-GB file several times slower); their number of fields is still checked.
+
+This module must not import TensorFlow (the CLI imports the data package at startup).
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from ner_crf.data.vocab import PAD, UNK, Vocabulary, normalize_word
+from ner_crf.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("auto", "glove", "word2vec", "word2vec_binary", "fasttext")
+
+_EXACT, _LOWER, _DIGITS, _NONE = 0, 1, 2, 3
+_MAX_LINE = 1 << 20  # bytes read when probing a line (a header or a first vector)
+_MAX_WORD = 1 << 16  # longest word accepted in a binary file
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class EmbeddingReport:
+    """What :func:`load_embeddings` read and matched.
+
+    Attributes:
+        path: The embedding file.
+        format: The format used (after ``auto`` detection).
+        dim: Vector size.
+        vectors_read: Entries in the file.
+        vocab_types: Ordinary vocabulary words (``<pad>``/``<unk>`` not counted).
+        found_exact: Vocabulary words with an exact match.
+        found_lower: ... matched only case-insensitively.
+        found_digits: ... matched only after digit normalisation.
+        token_coverage: Fraction of training tokens whose word got a pretrained vector, or
+            ``None`` when no word counts were given.
+        oov_scale: Half-width ``a`` of the ``uniform(-a, a)`` rows of words without a vector.
+    """
+
+    path: str
+    format: str
+    dim: int
+    vectors_read: int
+    vocab_types: int
+    found_exact: int
+    found_lower: int
+    found_digits: int
+    token_coverage: float | None
+    oov_scale: float
+
+    @property
+    def found(self) -> int:
+        """Vocabulary words that got a pretrained vector."""
+        return self.found_exact + self.found_lower + self.found_digits
+
+    @property
+    def type_coverage(self) -> float:
+        """Fraction of vocabulary words that got a pretrained vector."""
+        return self.found / self.vocab_types if self.vocab_types else 0.0
+
+    def summary(self) -> str:
+        """One line for the log, e.g. ``glove.txt (glove, dim 100): 400000 vectors; ...``."""
+        tokens = "n/a" if self.token_coverage is None else f"{100 * self.token_coverage:.1f}%"
+        return (
+            f"{Path(self.path).name} ({self.format}, dim {self.dim}): {self.vectors_read} vectors "
+            f"read; {self.found}/{self.vocab_types} vocabulary words found "
+            f"({100 * self.type_coverage:.1f}%: {self.found_exact} exact, {self.found_lower} "
+            f"lowercase, {self.found_digits} digits); token coverage {tokens}; "
+            f"OOV rows uniform(+-{self.oov_scale:.4g})"
+        )
+
+
+# --- opening and format detection ----------------------------------------------------------------
+
+
+def _open(path: Path) -> BinaryIO:
+    """Opens ``path`` for binary reading, through gzip when it is gzip-compressed."""
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        raise DataError("embedding file not found", path=path) from None
+    except OSError as error:
+        raise DataError(f"cannot open embedding file: {error}", path=path) from None
+    if handle.read(2) == b"\x1f\x8b":
+        handle.close()
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    handle.seek(0)
+    return handle
+
+
+def _parse_header(line: bytes) -> tuple[int, int] | None:
+    """Returns ``(count, dim)`` when ``line`` is a word2vec header, else ``None``."""
+    fields = line.split()
+    if len(fields) != 2:
+        return None
+    try:
+        count, dim = int(fields[0]), int(fields[1])
+    except ValueError:
+        return None
+    return (count, dim) if count >= 0 and dim > 0 else None
+
+
+def _looks_like_vector(line: bytes, dim: int | None) -> bool:
+    """Whether ``line`` is ``word v1 .. vD`` in text (with ``D == dim`` when ``dim`` is given)."""
+    try:
+        fields = line.decode("utf-8").split()
+    except UnicodeDecodeError:
+        return False
+    if len(fields) < 2 or (dim is not None and len(fields) != dim + 1):
+        return False
+    try:
+        for value in fields[1:]:
+            float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _detect_format(path: Path) -> str:
+    with _open(path) as handle:
+        first = _read_probe_line(handle, path)
+        if not first.strip():
+            raise DataError("embedding file is empty", path=path)
+        header = _parse_header(first)
+        if header is None:
+            if _looks_like_vector(first, None):
+                return "glove"
+            raise DataError(
+                f"first line {_shorten(first)} is neither a '<count> <dim>' header nor a "
+                "'<word> <values...>' vector",
+                path=path,
+                line=1,
+            )
+        second = _read_probe_line(handle, path)
+        if not second:
+            return "word2vec"  # header only: the text reader reports the missing vectors
+        return "word2vec" if _looks_like_vector(second, header[1]) else "word2vec_binary"
+
+
+def _read_probe_line(handle: BinaryIO, path: Path) -> bytes:
+    try:
+        return handle.readline(_MAX_LINE)
+    except (OSError, EOFError) as error:
+        raise DataError(f"cannot read embedding file: {error}", path=path) from None
+
+
+def _shorten(raw: bytes, limit: int = 60) -> str:
+    text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+# --- entry readers -------------------------------------------------------------------------
+
+
+class _Entry:
+    """A lazily parsed file entry: the word is decoded, the values only on demand."""
+
+    __slots__ = ("word", "_values", "_line", "_path", "_binary")
+
+    def __init__(self, word: str, values: object, line: int | None, path: Path, binary: bool):
+        self.word = word
+        self._values = values
+        self._line = line
+        self._path = path
+        self._binary = binary
+
+    def vector(self) -> np.ndarray:
+        if self._binary:
+            vector = np.frombuffer(self._values, dtype="<f4").astype(np.float32)  # [dim]
+            if not np.all(np.isfinite(vector)):
+                raise DataError(f"vector of {self.word!r} has a non-finite value", path=self._path)
+            return vector
+        values: list[bytes] = self._values  # type: ignore[assignment]
+        out = np.empty(len(values), dtype=np.float32)  # [dim]
+        for i, raw in enumerate(values):
+            try:
+                number = float(raw)
+            except ValueError:
+                number = math.nan
+            if not math.isfinite(number):
+                raise DataError(
+                    f"value {raw.decode('utf-8', errors='replace')!r} (number {i + 1} of "
+                    f"{self.word!r}) is not a finite number",
+                    path=self._path,
+                    line=self._line,
+                )
+            out[i] = number
+        return out
+
+
+def _decode_word(raw: bytes, path: Path, line: int | None, where: str = "") -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"word {raw!r}{where} is not valid UTF-8", path=path, line=line) from None
+
+
+def _iter_text(handle: BinaryIO, path: Path, has_header: bool) -> Iterator[tuple[int, _Entry]]:
+    """Yields ``(dim, entry)`` for each line of a GloVe or word2vec text file."""
+    line_no = 0
+    dim: int | None = None
+    expected: int | None = None
+    read = 0
+    try:
+        if has_header:
+            header_line = handle.readline(_MAX_LINE)
+            line_no = 1
+            if not header_line.strip():
+                raise DataError("embedding file is empty", path=path)
+            header = _parse_header(header_line)
+            if header is None:
+                raise DataError(
+                    f"header {_shorten(header_line)} does not parse: expected '<count> <dim>' "
+                    "with count >= 0 and dim > 0",
+                    path=path,
+                    line=1,
+                )
+            expected, dim = header
+        for raw in handle:
+            line_no += 1
+            fields = raw.split()
+            if not fields:
+                continue
+            if dim is None:
+                dim = len(fields) - 1
+                if dim < 1:
+                    raise DataError(
+                        f"line {_shorten(raw)} has a word but no values", path=path, line=line_no
+                    )
+            if len(fields) != dim + 1:
+                if len(fields) > dim + 1 and not _is_number(fields[-dim - 1]):
+                    # A word containing spaces (a few entries of GloVe 840B): keep it whole.
+                    fields = [b" ".join(fields[:-dim]), *fields[-dim:]]
+                else:
+                    hint = ""
+                    if line_no == 2 and not has_header and dim == 1:
+                        hint = " (is line 1 a '<count> <dim>' header? use format word2vec)"
+                    raise DataError(
+                        f"expected {dim} values after the word, got {len(fields) - 1}{hint}",
+                        path=path,
+                        line=line_no,
+                    )
+            if expected is not None and read >= expected:
+                raise DataError(
+                    f"more vectors than the {expected} announced by the header",
+                    path=path,
+                    line=line_no,
+                )
+            word = _decode_word(fields[0], path, line_no)
+            read += 1
+            yield dim, _Entry(word, fields[1:], line_no, path, binary=False)
+    except (OSError, EOFError) as error:  # gzip: truncated stream or bad CRC
+        raise DataError(
+            f"cannot read embedding file after line {line_no}: {error}", path=path
+        ) from None
+    if read == 0:
+        raise DataError("embedding file has no vectors", path=path)
+    if expected is not None and read < expected:
+        raise DataError(
+            f"truncated: the header announces {expected} vectors but the file has {read}",
+            path=path,
+        )
+
+
+def _is_number(raw: bytes) -> bool:
+    try:
+        float(raw)
+    except ValueError:
+        return False
+    return True
+
+
+def _iter_binary(handle: BinaryIO, path: Path) -> Iterator[tuple[int, _Entry]]:
+    """Yields ``(dim, entry)`` for each entry of a word2vec binary file."""
+    header_line = handle.readline(_MAX_LINE)
+    if not header_line.strip():
+        raise DataError("embedding file is empty", path=path)
+    header = _parse_header(header_line)
+    if header is None:
+        raise DataError(
+            f"header {_shorten(header_line)} does not parse: expected '<count> <dim>'",
+            path=path,
+            line=1,
+        )
+    count, dim = header
+    if count == 0:
+        raise DataError("embedding file has no vectors (header count is 0)", path=path)
+    nbytes = 4 * dim
+    buffer = b""
+    pos = 0
+
+    def fill() -> bool:
+        nonlocal buffer, pos
+        try:
+            more = handle.read(_CHUNK)
+        except (OSError, EOFError) as error:
+            raise DataError(f"cannot read embedding file: {error}", path=path) from None
+        if not more:
+            return False
+        buffer = buffer[pos:] + more
+        pos = 0
+        return True
+
+    for number in range(1, count + 1):
+        truncated = DataError(
+            f"truncated binary file: the header announces {count} vectors of dim {dim}, "
+            f"the data ends inside vector {number}",
+            path=path,
+        )
+        # Word: skip the newline some writers put after each vector, then read up to a space.
+        while True:
+            while pos < len(buffer) and buffer[pos] in b"\n\r":
+                pos += 1
+            end = buffer.find(b" ", pos)
+            if end != -1:
+                break
+            if len(buffer) - pos > _MAX_WORD:
+                raise DataError(
+                    f"garbled binary file: no word separator near vector {number}", path=path
+                )
+            if not fill():
+                raise truncated
+        raw_word = buffer[pos:end]
+        pos = end + 1
+        while len(buffer) - pos < nbytes:
+            if not fill():
+                raise truncated
+        values = buffer[pos : pos + nbytes]
+        pos += nbytes
+        word = _decode_word(raw_word, path, None, where=f" (vector {number})")
+        yield dim, _Entry(word, values, None, path, binary=True)
+
+
+# --- public API ----------------------------------------------------------------------------
+
+
+def load_embeddings(
+    path: str | Path,
+    vocab: Vocabulary,
+    *,
+    format: str = "auto",
+    lowercase: bool = False,
+    normalize_digits: bool = True,
+    seed: int = 0,
+    scale: float | None = None,
+    word_counts: Mapping[str, int] | None = None,
+) -> tuple[np.ndarray, EmbeddingReport]:
+    """Builds an embedding matrix aligned with ``vocab`` from a pretrained vector file.
+
+    Args:
+        path: The vector file (optionally gzip-compressed).
+        vocab: The word vocabulary (its ids are the matrix rows).
+        format: One of ``auto``, ``glove``, ``word2vec``, ``word2vec_binary``, ``fasttext``.
+        lowercase: Whether ``vocab`` was built with lowercasing (only used to warn when the
+            vocabulary does not look like it; the lowercase fallback is always tried).
+        normalize_digits: Whether ``vocab`` was built with digit normalisation; enables the
+            digits fallback (see the module docstring).
+        seed: Seed of the random rows of words without a pretrained vector.
+        scale: Half-width of their ``uniform(-scale, scale)`` distribution; ``None`` =
+            ``sqrt(3) * std`` of the vectors found (``sqrt(3 / dim)`` when none is found).
+        word_counts: Training word counts (``Vocabularies.word_counts``) for the token coverage.
+
+    Returns:
+        ``(matrix, report)``: a float32 ``[len(vocab), dim]`` matrix (row ``PAD`` zero) and an
+        :class:`EmbeddingReport`.
+
+    Raises:
+        DataError: Missing or empty file, unparsable header, a line with the wrong number of
+            values, a value that is not a number, a truncated file, a word that is not UTF-8.
+        ValueError: Unknown ``format``.
+    """
+    if format not in FORMATS:
+        raise ValueError(f"unknown embedding format {format!r}; expected one of {FORMATS}")
+    path = Path(path)
+    if format == "auto":
+        format = _detect_format(path)
+    if format == "fasttext":
+        format = "word2vec"  # the .vec text format is word2vec text
+    _check_vocab_options(vocab, lowercase=lowercase, normalize_digits=normalize_digits)
+
+    first_id = UNK + 1 if vocab.specials else 0
+    tokens = vocab.tokens
+    exact: dict[str, int] = {}
+    by_lower: dict[str, list[int]] = {}
+    by_digits: dict[str, list[int]] = {}
+    for i in range(first_id, len(tokens)):
+        word = tokens[i]
+        exact[word] = i
+        by_lower.setdefault(word.lower(), []).append(i)
+        if normalize_digits:
+            key = normalize_word(word, lowercase=True, normalize_digits=True)
+            by_digits.setdefault(key, []).append(i)
+
+    rank = np.full(len(tokens), _NONE, dtype=np.int8)  # [vocab] best match so far
+    vectors: dict[int, np.ndarray] = {}  # vocab id -> [dim]
+    dim = 0
+    vectors_read = 0
+    with _open(path) as handle:
+        entries = (
+            _iter_binary(handle, path)
+            if format == "word2vec_binary"
+            else _iter_text(handle, path, has_header=format == "word2vec")
+        )
+        for entry_dim, entry in entries:
+            dim = entry_dim
+            vectors_read += 1
+            word = entry.word
+            candidates: list[tuple[int, int]] = []  # (vocab id, rank)
+            hit = exact.get(word)
+            if hit is not None:
+                candidates.append((hit, _EXACT))
+            candidates.extend((i, _LOWER) for i in by_lower.get(word.lower(), ()))
+            if normalize_digits:
+                key = normalize_word(word, lowercase=True, normalize_digits=True)
+                candidates.extend((i, _DIGITS) for i in by_digits.get(key, ()))
+            vector = None
+            for i, match in candidates:
+                if match < rank[i]:
+                    if vector is None:
+                        vector = entry.vector()
+                    rank[i] = match
+                    vectors[i] = vector
+
+    found_ids = np.array(sorted(vectors), dtype=np.int64)  # [found]
+    rng = np.random.default_rng(seed)
+    noise = rng.uniform(-1.0, 1.0, size=(len(tokens), dim))  # [vocab, dim]
+    if scale is not None:
+        oov_scale = float(scale)
+    elif len(found_ids):
+        found_matrix = np.stack([vectors[int(i)] for i in found_ids])  # [found, dim]
+        oov_scale = float(math.sqrt(3.0) * found_matrix.std())
+    else:
+        oov_scale = math.sqrt(3.0 / dim)
+    matrix = (noise * oov_scale).astype(np.float32)  # [vocab, dim]
+    for i in found_ids:
+        matrix[i] = vectors[int(i)]
+    if vocab.specials:
+        matrix[PAD] = 0.0
+
+    token_coverage = None
+    if word_counts is not None:
+        total = sum(word_counts.values())
+        covered = sum(word_counts.get(tokens[int(i)], 0) for i in found_ids)
+        token_coverage = covered / total if total else 0.0
+    report = EmbeddingReport(
+        path=str(path),
+        format=format,
+        dim=dim,
+        vectors_read=vectors_read,
+        vocab_types=len(tokens) - first_id,
+        found_exact=int(np.sum(rank == _EXACT)),
+        found_lower=int(np.sum(rank == _LOWER)),
+        found_digits=int(np.sum(rank == _DIGITS)),
+        token_coverage=token_coverage,
+        oov_scale=oov_scale,
+    )
+    if report.found == 0:
+        logger.warning("no vocabulary word found in %s: every row is random", path)
+    logger.info("embeddings: %s", report.summary())
+    return matrix, report
+
+
+def _check_vocab_options(vocab: Vocabulary, *, lowercase: bool, normalize_digits: bool) -> None:
+    """Warns when ``vocab`` cannot have been built with the given normalisation options."""
+    first_id = UNK + 1 if vocab.specials else 0
+    words = vocab.tokens[first_id:]
+    if lowercase and any(w != w.lower() for w in words):
+        logger.warning("lowercase=True but the vocabulary has uppercase words: options differ")
+    if normalize_digits and any(
+        w != normalize_word(w, lowercase=False, normalize_digits=True) for w in words
+    ):
+        logger.warning("normalize_digits=True but the vocabulary has digits other than 0")
