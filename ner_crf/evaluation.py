@@ -264,7 +264,9 @@ def evaluate_tags(
         for sequences, target in ((gold_lists, gold_entities), (pred_lists, pred_entities)):
             for sentence in Entities(sequences, scheme_class).entities:
                 for entity in sentence:
-                    target.setdefault(entity.tag, set()).add(entity.to_tuple()[:3])
+                    target.setdefault(entity.tag, set()).add(
+                        (entity.sent_id, entity.start, entity.end)
+                    )
     else:
         for sequences, target in ((gold_lists, gold_entities), (pred_lists, pred_entities)):
             for index, tags in enumerate(sequences):
