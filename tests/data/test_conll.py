@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from pathlib import Path
 
@@ -337,3 +338,35 @@ def test_max_length_none_keeps_long_sentences(tmp_path: Path) -> None:
     assert [len(s.tokens) for s in read_conll(path)] == [50]
     assert [len(s.tokens) for s in read_conll(path, max_length=50)] == [50]
     assert [len(s.tokens) for s in read_conll(path, max_length=20)] == [20, 20, 10]
+
+
+# --- the committed sample corpus ----------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_sample_corpus_is_reproducible_and_readable(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location(
+        "make_sample_data", REPO / "scripts" / "make_sample_data.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    written = module.generate(tmp_path)
+    assert [p.name for p in written] == ["train.txt", "dev.txt", "test.txt"]
+    sizes = {}
+    for path in written:
+        assert path.read_bytes() == (REPO / "data" / path.name).read_bytes(), path.name
+        report = ReadReport()
+        read_conll(path, report=report)
+        assert report.source_scheme == "BIO" and report.illegal == 0 and report.columns == 2
+        assert set(report.entities) == {"PER", "ORG", "LOC", "MISC"}
+        assert report.documents > 1
+        sizes[path.stem] = report.sentences
+    assert sizes == {"train": 800, "dev": 300, "test": 300}
+    # Some dev entity words never occur in train (unseen-word generalisation matters).
+    train_words = {t for s in read_conll(written[0]) for t in s.tokens}
+    dev_entity_words = {
+        t for s in read_conll(written[1]) for t, g in zip(s.tokens, s.tags, strict=True) if g != "O"
+    }
+    assert len(dev_entity_words - train_words) >= 20
