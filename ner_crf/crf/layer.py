@@ -380,7 +380,8 @@ class CRF(keras.layers.Layer):
             mask: Bool/int [batch, time], right-padded; None means all valid.
 
         Returns:
-            ``(tags int32 [batch, k, time] with padding set to 0, scores float32 [batch, k])``.
+            ``(tags int32 [batch, k, time] with padding set to 0, scores float32 [batch, k])``;
+            ranks beyond the number of allowed paths have score ``-inf`` and all-zero tags.
         """
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ConfigError(f"`k` must be a positive integer, received {k!r}")
@@ -502,11 +503,14 @@ class CRFLoss(keras.losses.Loss):
                 "CRFLoss cannot find its CRF layer: compile with `loss=crf.loss` or make the CRF "
                 "output the model output (layers after it must pass it through unchanged)"
             )
+        # Read the attached tensors before any conversion creates a new tensor object.
         keras_mask = getattr(y_pred, "_keras_mask", None)
+        attached = getattr(y_pred, _POTENTIALS_ATTR, None)
+        y_pred = tf.convert_to_tensor(y_pred)
         if y_pred.dtype.is_floating:
             potentials = y_pred  # [B, T, K] (training)
         else:
-            potentials = getattr(y_pred, _POTENTIALS_ATTR, None)  # [B, T, K] (evaluation)
+            potentials = attached  # [B, T, K] (evaluation)
             if potentials is None:
                 raise ModelError(
                     "CRFLoss received decoded tags without their potentials: the layers after "
