@@ -315,12 +315,18 @@ def _repair(
     """Repair illegal sequences in place; returns (count, first lines)."""
     found = 0
     lines: list[int] = []
+    quick = scheme != "IOBES" and _check_prefixes(sentences, path, scheme)
+    # In BIO an I- tag, in IOB1 a B- tag, must follow a tag of the same type.
+    opener = "I" if scheme == "BIO" else "B"
     for sentence in sentences:
-        try:
-            bad = tagging.find_illegal(sentence.tags, scheme)
-        except ValueError as error:  # a prefix the forced scheme does not have (S- in BIO)
-            offset = next((i for i, tag in enumerate(sentence.tags) if tag[:2] in ("E-", "S-")), 0)
-            raise DataError(str(error), path=path, line=sentence.line + offset) from None
+        if quick:
+            tags = sentence.tags
+            if all(
+                tag[0] != opener or prev[2:] == tag[2:]
+                for prev, tag in zip(["O", *tags], tags, strict=False)
+            ):
+                continue
+        bad = tagging.find_illegal(sentence.tags, scheme)
         if not bad:
             continue
         for index in bad:
@@ -344,6 +350,20 @@ def _repair(
     if illegal == "warn" and found > _MAX_WARNINGS:
         logger.warning("%s: %d more illegal tag sequences repaired", path, found - _MAX_WARNINGS)
     return found, lines
+
+
+def _check_prefixes(sentences: list[Sentence], path: Path, scheme: str) -> bool:
+    """Raise if a BIO/IOB1 file has E-/S- tags; returns True (tags are then O, B-X, I-X)."""
+    distinct: set[str] = set()
+    for sentence in sentences:
+        distinct.update(sentence.tags)
+    for tag in sorted(distinct):
+        if tag[:2] in ("E-", "S-"):
+            sentence_line = _first_line_of(sentences, tag)
+            raise DataError(
+                f"tag {tag!r} is not valid in the {scheme} scheme", path=path, line=sentence_line
+            )
+    return True
 
 
 def _describe(tags: list[str], index: int) -> str:

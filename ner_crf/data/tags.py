@@ -167,20 +167,25 @@ def detect_scheme(tag_sequences: Iterable[Sequence[str]]) -> str:
     Raises:
         ValueError: a tag is malformed.
     """
+    sequences = [list(tags) for tags in tag_sequences]
+    distinct: set[str] = set()
+    for tags in sequences:
+        distinct.update(tags)
+    if any(parse_tag(tag)[0] in ("S", "E") for tag in distinct):
+        return "IOBES"
+    # From here every tag is O, B-<type> or I-<type> (U-/L- map to S/E above), so the type
+    # is tag[2:] and O's "type" is "" (never equal to a real type).
     b_starts = 0
     i_starts = 0
-    for tags in tag_sequences:
-        prev_prefix, prev_type = "O", ""
+    for tags in sequences:
+        previous = "O"
         for tag in tags:
-            prefix, entity_type = parse_tag(tag)
-            if prefix == "S" or prefix == "E":
-                return "IOBES"
-            continues = prev_type == entity_type and prev_prefix != "O"
-            if prefix == "B" and not continues:
-                b_starts += 1
-            elif prefix == "I" and not continues:
-                i_starts += 1
-            prev_prefix, prev_type = prefix, entity_type
+            if tag != "O" and previous[2:] != tag[2:]:
+                if tag[0] == "B":
+                    b_starts += 1
+                else:
+                    i_starts += 1
+            previous = tag
     return "IOB1" if i_starts and not b_starts else "BIO"
 
 

@@ -370,3 +370,24 @@ def test_sample_corpus_is_reproducible_and_readable(tmp_path: Path) -> None:
         t for s in read_conll(written[1]) for t, g in zip(s.tokens, s.tags, strict=True) if g != "O"
     }
     assert len(dev_entity_words - train_words) >= 20
+
+
+def test_warn_mode_caps_individual_warnings(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = write(tmp_path, "A B-PER\n\n" + "".join(f"w{i} I-LOC\n\n" for i in range(25)))
+    report = ReadReport()
+    with caplog.at_level(logging.WARNING, logger="ner_crf.data.conll"):
+        read_conll(path, illegal="warn", report=report)
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 21
+    assert messages[-1] == f"{path}: 5 more illegal tag sequences repaired"
+    assert report.illegal == 25 and len(report.illegal_lines) == 20
+
+
+def test_iobes_file_repaired(tmp_path: Path) -> None:
+    path = write(tmp_path, "A B-PER\nb O\nc I-LOC\nd E-LOC\ne S-ORG\n")
+    report = ReadReport()
+    assert read_conll(path, report=report)[0].tags == ["S-PER", "O", "B-LOC", "E-LOC", "S-ORG"]
+    assert (report.source_scheme, report.illegal, report.illegal_lines) == ("IOBES", 2, [1, 3])
+    assert read_conll(path, scheme="BIO")[0].tags == ["B-PER", "O", "B-LOC", "I-LOC", "B-ORG"]
