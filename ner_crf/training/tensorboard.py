@@ -1,8 +1,12 @@
 """TensorBoard summaries of a training run (``RUN/tensorboard/``), without matplotlib.
 
-Scalars: ``train/loss`` (every few steps and per epoch), ``train/learning_rate``,
+Scalars: ``train/loss`` (every few steps), ``epoch/loss``, ``train/learning_rate``,
 ``train/tokens_per_second``, ``dev/precision``, ``dev/recall``, ``dev/f1``; image:
 ``crf/transitions``, the CRF transition matrix as a heat map drawn with NumPy.
+
+The events are written with TensorFlow's core ``tf.summary.write`` and the plugin metadata that
+TensorBoard's scalar and image dashboards read, so the ``tensorboard`` package (which
+``tf.summary.scalar``/``image`` need) is only required to *view* the logs, not to train.
 """
 
 from __future__ import annotations
@@ -72,10 +76,11 @@ class SummaryLogger:
             return
         import tensorflow as tf
 
+        metadata = _metadata("scalars", "DATA_CLASS_SCALAR")
         with self._writer.as_default(step=int(step)):
             for tag, value in values.items():
                 if value is not None:
-                    tf.summary.scalar(tag, float(value))
+                    tf.summary.write(tag, tf.constant(float(value), tf.float32), metadata=metadata)
 
     def transitions(self, step: int, matrix: np.ndarray, tag_names: list[str]) -> None:
         """Writes the transition matrix heat map and its raw values as text."""
@@ -83,10 +88,19 @@ class SummaryLogger:
             return
         import tensorflow as tf
 
-        image = transition_heatmap(matrix)[None]  # [1, H, W, 3]
+        image = transition_heatmap(matrix)  # [H, W, 3]
         header = "rows = from, columns = to: " + ", ".join(tag_names)
+        metadata = _metadata("images", "DATA_CLASS_BLOB_SEQUENCE", description=header)
+        # The image dashboard's tensor layout: [width, height, PNG bytes of each image].
+        blob = tf.stack(
+            [
+                tf.constant(str(image.shape[1])),
+                tf.constant(str(image.shape[0])),
+                tf.io.encode_png(image),
+            ]
+        )  # [3] string
         with self._writer.as_default(step=int(step)):
-            tf.summary.image("crf/transitions", image, description=header)
+            tf.summary.write("crf/transitions", blob, metadata=metadata)
 
     def flush(self) -> None:
         """Flushes pending events to disk."""
@@ -98,6 +112,20 @@ class SummaryLogger:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def _metadata(plugin: str, data_class: str, description: str = "") -> Any:
+    import tensorflow as tf
+
+    metadata = tf.compat.v1.SummaryMetadata()
+    metadata.plugin_data.plugin_name = plugin
+    metadata.data_class = (
+        tf.compat.v1.SummaryMetadata.DESCRIPTOR.fields_by_name["data_class"]
+        .enum_type.values_by_name[data_class]
+        .number
+    )
+    metadata.summary_description = description
+    return metadata
 
 
 def to_numpy(value: Any) -> np.ndarray:

@@ -260,7 +260,7 @@ class _Trainer:
         import keras
         import tensorflow as tf
 
-        from ner_crf.data.pipeline import SentenceEncoder
+        from ner_crf.data.pipeline import DatasetBuilder, SentenceEncoder
         from ner_crf.data.vocab import build_vocabularies
         from ner_crf.model.builder import build_model
         from ner_crf.training.optim import make_optimizer
@@ -300,8 +300,25 @@ class _Trainer:
         keras.utils.set_random_seed(cfg.training.seed)
         if cfg.training.deterministic:
             tf.config.experimental.enable_op_determinism()
-        batches = math.ceil(len(self.train_sentences) / cfg.training.batch_size)
-        self.steps_per_epoch = max(1, batches)
+        # Every sentence is encoded once; each epoch only reorders the batches.
+        self.train_builder = DatasetBuilder(
+            self.train_sentences,
+            self.encoder,
+            batch_size=cfg.training.batch_size,
+            shuffle=True,
+            seed=cfg.training.seed,
+        )
+
+        def eval_builder(sentences: list[Any] | None) -> Any:
+            if sentences is None:
+                return None
+            return DatasetBuilder(
+                sentences, self.encoder, batch_size=EVAL_BATCH_SIZE, with_tags=False
+            )
+
+        self.dev_builder = eval_builder(self.dev_sentences)
+        self.test_builder = eval_builder(self.test_sentences)
+        self.steps_per_epoch = max(1, self.train_builder.num_batches)
         previous_policy = keras.config.dtype_policy()
         if cfg.training.mixed_precision:
             keras.config.set_dtype_policy("mixed_float16")
@@ -365,59 +382,31 @@ class _Trainer:
     def _train_dataset(self, epoch: int) -> Any:
         import tensorflow as tf
 
-        from ner_crf.data.pipeline import make_dataset
-
-        dataset = make_dataset(
-            self.train_sentences,
-            self.encoder,
-            batch_size=self.cfg.training.batch_size,
-            shuffle=True,
-            seed=self.cfg.training.seed,
-            epoch=epoch,
-        )
+        dataset = self.train_builder.dataset(epoch)  # order = f(seed, epoch)
         if self.replicas > 1:
             # A batch smaller than the number of replicas would leave a replica without data.
             replicas = self.replicas
             dataset = dataset.filter(lambda features, tags: tf.shape(tags)[0] >= replicas)
-        options = tf.data.Options()
-        options.experimental_distribute.auto_shard_policy = (
-            tf.data.experimental.AutoShardPolicy.DATA
-        )
-        dataset = dataset.with_options(options)
         return self.strategy.experimental_distribute_dataset(dataset)
 
     # === Evaluation ===
 
-    def _predict_tags(self, sentences: list[Any]) -> list[list[str]]:
-        from ner_crf.data.pipeline import make_dataset
-
-        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i].tokens))
-        ordered = [sentences[i] for i in order if sentences[i].tokens]
-        dataset = make_dataset(
-            ordered,
-            self.encoder,
-            batch_size=EVAL_BATCH_SIZE,
-            shuffle=False,
-            with_tags=False,
-            bucket=False,
-        )
+    def _predict_tags(self, sentences: list[Any], builder: Any) -> list[list[str]]:
         names = self.tag_names
-        predictions: list[list[str]] = []
-        for features in dataset:
+        result: list[list[str]] = [[] for _ in sentences]
+        # Unshuffled and bucketed: batches of similar length, mapped back by position.
+        positions = builder.batch_indices(0)
+        for features, batch in zip(builder.dataset(0), positions, strict=True):
             tags, lengths = self._decode(features)
             tags, lengths = tags.numpy(), lengths.numpy()
-            for row, length in zip(tags, lengths, strict=True):
-                predictions.append([names[t] for t in row[:length]])
-        result: list[list[str]] = [[] for _ in sentences]
-        nonempty = [i for i in order if sentences[i].tokens]
-        for index, tags in zip(nonempty, predictions, strict=True):
-            result[index] = tags
+            for row, length, kept in zip(tags, lengths, batch, strict=True):
+                result[int(builder.sentence_ids[kept])] = [names[t] for t in row[:length]]
         return result
 
-    def _evaluate(self, sentences: list[Any]) -> Any:
+    def _evaluate(self, sentences: list[Any], builder: Any) -> Any:
         from ner_crf.evaluation import evaluate_tags
 
-        predicted = self._predict_tags(sentences)
+        predicted = self._predict_tags(sentences, builder)
         gold = [list(sentence.tags) for sentence in sentences]
         scheme, mode = self.cfg.data.scheme, _eval_mode(self.cfg)
         return evaluate_tags(gold, predicted, scheme=scheme, mode=mode)
@@ -477,7 +466,7 @@ class _Trainer:
             record["learning_rate"] = current_learning_rate(self.optimizer)
             improved = True
             if has_dev:
-                dev = self._evaluate(self.dev_sentences)
+                dev = self._evaluate(self.dev_sentences, self.dev_builder)
                 micro = _micro(dev)
                 record.update(
                     dev_precision=micro["precision"],
@@ -553,7 +542,7 @@ class _Trainer:
             if model_path.exists() and best_epoch != int(self.state.epoch.numpy()):
                 best = keras.saving.load_model(model_path, compile=False)
                 self.model.set_weights(best.get_weights())
-            test_result = self._evaluate(self.test_sentences)
+            test_result = self._evaluate(self.test_sentences, self.test_builder)
             test = test_result.to_dict()
             logger.info("test (epoch %s weights): F1 %.4f", best_epoch, _micro(test_result)["f1"])
         self._write_metrics(history, status="completed", test=test, stopped_early=stopped_early)
