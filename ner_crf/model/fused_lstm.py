@@ -58,6 +58,8 @@ def block_lstm(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, seq_len_max: tf.Tensor)
     Returns:
         The hidden states, float32 `[time, batch, units]`.
     """
+    # Plain tensors, not variables: the custom gradient covers exactly these three inputs.
+    x, w, b = (tf.convert_to_tensor(t) for t in (x, w, b))
 
     @tf.custom_gradient
     def _forward(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) -> Any:

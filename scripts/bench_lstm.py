@@ -1,0 +1,99 @@
+"""Benchmark: Keras ``Bidirectional(LSTM)`` vs ``FusedBiLSTM``, forward + backward, on CPU.
+
+Each case builds both layers with the same weights, compiles one ``tf.function`` per layer that
+computes the output on a right-padded, masked batch, a scalar loss and the gradients with
+respect to the inputs and all weights, and times it. Runs of the two layers are interleaved
+(A, B, A, B, ...) so that background load hits both alike; the median over ``--runs`` calls is
+reported.
+
+Usage::
+
+    TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python scripts/bench_lstm.py [--runs 60] [--warmup 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from ner_crf.model.fused_lstm import FusedBiLSTM  # noqa: E402
+
+# (label, batch, time, features, units, return_sequences)
+CASES = [
+    ("word [32, 25, 150] u=100", 32, 25, 150, 100, True),
+    ("word [32, 40, 150] u=100", 32, 40, 150, 100, True),
+    ("char [800, 12, 25] u=25 final states", 800, 12, 25, 25, False),
+]
+
+
+def make_step(layer: keras.layers.Layer) -> tf.types.experimental.GenericFunction:
+    """Returns a compiled forward + backward step for ``layer``."""
+
+    @tf.function
+    def step(x: tf.Tensor, mask: tf.Tensor, probe: tf.Tensor) -> list[tf.Tensor]:
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, mask=mask)
+            loss = tf.reduce_sum(y * probe)
+        return tape.gradient(loss, [x, *layer.trainable_weights])
+
+    return step
+
+
+def time_call(fn: tf.types.experimental.GenericFunction, *args: tf.Tensor) -> float:
+    """Returns the wall time of one call in ms, waiting for the results."""
+    start = time.perf_counter()
+    grads = fn(*args)
+    _ = [g.numpy() for g in grads[:1]]
+    return (time.perf_counter() - start) * 1000.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=60, help="timed calls per layer and case")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed calls after tracing")
+    args = parser.parse_args()
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, runs={args.runs}")
+    print(f"{'case':40s} {'keras ms':>9s} {'fused ms':>9s} {'speed-up':>9s}")
+    for label, batch, steps, features, units, return_sequences in CASES:
+        # Right-padded batch with random lengths in [1, steps], at least one full row.
+        lengths = rng.integers(1, steps + 1, size=batch)
+        lengths[0] = steps
+        mask = tf.constant(np.arange(steps)[None, :] < lengths[:, None])  # [batch, time]
+        x = tf.constant(rng.normal(size=(batch, steps, features)).astype("float32"))
+        reference = keras.layers.Bidirectional(
+            keras.layers.LSTM(units, return_sequences=return_sequences)
+        )
+        fused = FusedBiLSTM(units, return_sequences=return_sequences, implementation="fused")
+        reference.build(x.shape)
+        fused.build(x.shape)
+        fused.set_weights(reference.get_weights())
+        probe = tf.constant(
+            rng.normal(size=reference.compute_output_shape(x.shape)).astype("float32")
+        )
+        steps_fns = {"keras": make_step(reference), "fused": make_step(fused)}
+        for fn in steps_fns.values():
+            for _ in range(args.warmup + 1):
+                time_call(fn, x, mask, probe)
+        times: dict[str, list[float]] = {"keras": [], "fused": []}
+        for _ in range(args.runs):
+            for name, fn in steps_fns.items():
+                times[name].append(time_call(fn, x, mask, probe))
+        keras_ms = statistics.median(times["keras"])
+        fused_ms = statistics.median(times["fused"])
+        print(f"{label:40s} {keras_ms:9.2f} {fused_ms:9.2f} {keras_ms / fused_ms:8.2f}x")
+
+
+if __name__ == "__main__":
+    main()
