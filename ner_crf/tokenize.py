@@ -148,7 +148,7 @@ _TOKEN_PATTERN = re.compile(
 
 _SENTENCE_FINAL = re.compile(r"^(?:[.!?…]+)$")
 _LINE = re.compile(r"[^\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")
-_BLANK_LINE = re.compile(r"(?:\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029])[^\S\r\n]*[\n\r]")
+_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 
 
 def tokenize(text: str) -> list[Token]:
@@ -168,6 +168,13 @@ def _starts_sentence(token: Token) -> bool:
     # A digit, an opening quote or bracket, or a letter that is not lowercase: an uppercase or
     # titlecase letter in any script, or a caseless one such as CJK.
     return first.isdigit() or first in _OPEN or (first.isalpha() and not first.islower())
+
+
+def _is_blank_line(gap: str) -> bool:
+    """Whether the text between two tokens holds two line breaks (a blank line between them)."""
+    # splitlines keeps "\r\n" together, so one Windows line break counts once.
+    breaks = sum(1 for part in gap.splitlines(keepends=True) if part[-1] in _LINE_BREAKS)
+    return breaks >= 2
 
 
 def _sentence_spans(text: str, tokens: list[Token]) -> list[tuple[int, int]]:
@@ -191,12 +198,15 @@ def _sentence_spans(text: str, tokens: list[Token]) -> list[tuple[int, int]]:
             following = tokens[last + 1] if last + 1 < len(tokens) else None
             if following is not None:
                 gap = text[tokens[last].end : following.start]
-                if gap and gap.strip() == "" and _starts_sentence(following):
+                # gaps between tokens hold only whitespace and ignored characters
+                if any(char.isspace() for char in gap) and _starts_sentence(following):
                     end_index = last
-        if end_index is None and index + 1 < len(tokens):
-            gap = text[token.end : tokens[index + 1].start]
-            if _BLANK_LINE.search(gap):
-                end_index = index
+        if (
+            end_index is None
+            and index + 1 < len(tokens)
+            and _is_blank_line(text[token.end : tokens[index + 1].start])
+        ):
+            end_index = index
         if end_index is not None:
             spans.append((start, tokens[end_index].end))
             start = tokens[end_index + 1].start
