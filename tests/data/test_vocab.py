@@ -123,6 +123,7 @@ def test_vocabulary_round_trip(tmp_path, name):
     if text is not None:
         assert text == "O\nB-PER\nI-PER\n"
     assert [p.name for p in tmp_path.iterdir()] == [name]  # no temp file left behind
+    assert (tmp_path / name).stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
 
 
 def test_line_break_tokens_rejected_in_text_but_kept_in_json(tmp_path):
