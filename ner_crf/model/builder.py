@@ -1,0 +1,456 @@
+"""The BiLSTM-CRF tagger (`NerModel`) and `build_model`, which builds it from the config.
+
+Architecture (Lample et al. 2016; Ma and Hovy 2016)::
+
+    words ─► [word dropout] ─► word Embedding ─┐
+    casing ─► casing Embedding (optional) ─────┼─► concat ─► Dropout ─► (BiLSTM ─► Dropout) x L
+    chars ─► CharEncoder (lstm | cnn | none) ──┘
+        ─► Dense(num_tags) ─► float32 emissions ─► CRF
+
+`NerModel.call` returns the emissions; the CRF negative log-likelihood is the training loss
+(`NerModel.compute_loss`), so a plain ``model.compile(optimizer=...)`` + ``model.fit(dataset)``
+trains it, and ``model.predict`` decodes (`NerModel.predict_step`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ner_crf.errors import ConfigError, ModelError
+from ner_crf.model.layers import CHAR_ENCODERS, CharEncoder, WordDropout
+
+logger = logging.getLogger(__name__)
+
+PAD_ID = 0
+UNK_ID = 1
+
+
+def _crf_constraints(scheme: str, tag_names: Sequence[str]) -> dict:
+    """Returns the CRF constructor arguments that forbid transitions illegal under ``scheme``."""
+    from ner_crf.crf import constraints
+
+    try:
+        return {
+            "allowed_transitions": [
+                list(pair) for pair in constraints.allowed_transitions(scheme, tag_names)
+            ],
+            "allowed_start": list(constraints.allowed_start(scheme, tag_names)),
+            "allowed_end": list(constraints.allowed_end(scheme, tag_names)),
+        }
+    except ValueError as error:
+        raise ModelError(f"cannot constrain the CRF to scheme {scheme}: {error}") from None
+
+
+@keras.saving.register_keras_serializable(package="ner_crf")
+class NerModel(keras.Model):
+    """BiLSTM-CRF sequence tagger.
+
+    ``call`` maps the features to CRF emissions; the CRF layer (``self.crf``) holds the transition
+    parameters and does the log-likelihood and decoding. All hyper-parameters are constructor
+    arguments and part of ``get_config``; the pretrained embedding matrix and the singleton word
+    ids are not (they are initial values of weights, and the saved weights carry them).
+
+    Masking: word id 0 is padding (sentences are right-padded). The mask ``words != 0`` is
+    rebuilt from the features wherever it is needed and passed explicitly to the BiLSTMs and to
+    the CRF, so padding positions never change the loss or the decoded tags (decoded tags at
+    padding positions are whatever the CRF returns there and must be ignored).
+
+    Args:
+        num_words: Word vocabulary size (PAD=0, UNK=1 included).
+        num_chars: Character vocabulary size (PAD=0, UNK=1 included).
+        num_tags: Number of tags (the CRF's K).
+        tag_names: The tag strings, index = tag id.
+        scheme: Tag scheme of ``tag_names`` (``BIO``, ``IOB1`` or ``IOBES``).
+        num_casing: Number of casing feature values (``ner_crf.data.pipeline.NUM_CASING``).
+        word_dim: Word embedding size.
+        casing_dim: Casing embedding size; 0 = no casing features.
+        char_encoder: ``lstm``, ``cnn`` or ``none``.
+        char_dim: Character embedding size.
+        char_units: Character BiLSTM units per direction.
+        char_filters: Character CNN filters.
+        char_kernel_size: Character CNN width.
+        lstm_layers: Number of stacked word BiLSTMs.
+        lstm_units: Units per direction of each word BiLSTM.
+        dropout: Dropout rate on the concatenated embeddings and on each BiLSTM output.
+        word_dropout: Probability of replacing a singleton word by UNK during training.
+        embeddings_trainable: Whether the word embedding is trained.
+        crf_constrain: Forbid the transitions illegal under ``scheme`` (training and decoding).
+        crf_boundary: Learn start/end transition scores.
+        seed: Seed of the dropout and word-dropout generators.
+        skip_padding_words: Encode characters of real words only (see `CharEncoder`); set False
+            for XLA.
+        embedding_matrix: Optional float [num_words, word_dim] initial word embeddings.
+        singleton_ids: Optional word ids that ``word_dropout`` may replace.
+        **kwargs: Passed to ``keras.Model`` (``name``, ``dtype``, ...).
+    """
+
+    def __init__(
+        self,
+        *,
+        num_words: int,
+        num_chars: int,
+        num_tags: int,
+        tag_names: Sequence[str],
+        scheme: str = "IOBES",
+        num_casing: int = 1,
+        word_dim: int = 100,
+        casing_dim: int = 0,
+        char_encoder: str = "lstm",
+        char_dim: int = 25,
+        char_units: int = 25,
+        char_filters: int = 30,
+        char_kernel_size: int = 3,
+        lstm_layers: int = 1,
+        lstm_units: int = 100,
+        dropout: float = 0.5,
+        word_dropout: float = 0.0,
+        embeddings_trainable: bool = True,
+        crf_constrain: bool = True,
+        crf_boundary: bool = True,
+        seed: int | None = None,
+        skip_padding_words: bool = True,
+        embedding_matrix=None,
+        singleton_ids=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        from ner_crf.crf.layer import CRF
+
+        tag_names = [str(t) for t in tag_names]
+        if len(tag_names) != int(num_tags):
+            raise ModelError(f"num_tags is {num_tags} but {len(tag_names)} tag names were given")
+        if char_encoder not in CHAR_ENCODERS:
+            raise ConfigError(
+                f"unknown char encoder {char_encoder!r}; "
+                f"expected one of {', '.join(CHAR_ENCODERS)}",
+                key="model.char.encoder",
+            )
+        if int(num_words) < 2 or int(num_chars) < 2:
+            raise ModelError(
+                f"vocabularies need at least PAD and UNK, got {num_words} words, {num_chars} chars"
+            )
+        self.num_words = int(num_words)
+        self.num_chars = int(num_chars)
+        self.num_tags = int(num_tags)
+        self.tag_names = tag_names
+        self.scheme = str(scheme)
+        self.num_casing = int(num_casing)
+        self.word_dim = int(word_dim)
+        self.casing_dim = int(casing_dim)
+        self.char_encoder_type = char_encoder
+        self.char_dim = int(char_dim)
+        self.char_units = int(char_units)
+        self.char_filters = int(char_filters)
+        self.char_kernel_size = int(char_kernel_size)
+        self.lstm_layers = int(lstm_layers)
+        self.lstm_units = int(lstm_units)
+        self.dropout_rate = float(dropout)
+        self.word_dropout_rate = float(word_dropout)
+        self.embeddings_trainable = bool(embeddings_trainable)
+        self.crf_constrain = bool(crf_constrain)
+        self.crf_boundary = bool(crf_boundary)
+        self.seed = seed
+        self.skip_padding_words = bool(skip_padding_words)
+
+        # === Layers ===
+        policy = self.dtype_policy
+        self.word_dropout = None
+        if self.word_dropout_rate > 0.0:
+            self.word_dropout = WordDropout(
+                self.num_words,
+                rate=self.word_dropout_rate,
+                unk_id=UNK_ID,
+                seed=seed,
+                singleton_ids=singleton_ids,
+                dtype=policy,
+                name="word_dropout",
+            )
+        if embedding_matrix is not None:
+            matrix = np.asarray(embedding_matrix, dtype="float32")
+            if matrix.shape != (self.num_words, self.word_dim):
+                raise ConfigError(
+                    f"the embedding matrix has shape {matrix.shape}, expected "
+                    f"({self.num_words}, {self.word_dim}) (vocabulary size, model.word_dim)",
+                    key="model.word_dim",
+                )
+            word_init = keras.initializers.Constant(matrix)
+        else:
+            word_init = keras.initializers.RandomUniform(-0.1, 0.1, seed=seed)
+        self.word_embedding = keras.layers.Embedding(
+            self.num_words,
+            self.word_dim,
+            embeddings_initializer=word_init,
+            mask_zero=True,
+            trainable=self.embeddings_trainable,
+            dtype=policy,
+            name="word_embedding",
+        )
+        self.casing_embedding = None
+        if self.casing_dim > 0:
+            self.casing_embedding = keras.layers.Embedding(
+                self.num_casing, self.casing_dim, dtype=policy, name="casing_embedding"
+            )
+        self.char_encoder = None
+        if self.char_encoder_type != "none":
+            self.char_encoder = CharEncoder(
+                self.num_chars,
+                encoder=self.char_encoder_type,
+                dim=self.char_dim,
+                units=self.char_units,
+                filters=self.char_filters,
+                kernel_size=self.char_kernel_size,
+                skip_padding=self.skip_padding_words,
+                dtype=policy,
+                name="char_encoder",
+            )
+        self.input_dropout = keras.layers.Dropout(
+            self.dropout_rate, seed=seed, dtype=policy, name="input_dropout"
+        )
+        self.bilstms = []
+        self.bilstm_dropouts = []
+        for i in range(self.lstm_layers):
+            # Default activations, recurrent_dropout=0, unroll=False: cuDNN-eligible on GPU.
+            self.bilstms.append(
+                keras.layers.Bidirectional(
+                    keras.layers.LSTM(self.lstm_units, return_sequences=True, dtype=policy),
+                    dtype=policy,
+                    name=f"bilstm_{i}",
+                )
+            )
+            self.bilstm_dropouts.append(
+                keras.layers.Dropout(
+                    self.dropout_rate,
+                    seed=None if seed is None else seed + 1 + i,
+                    dtype=policy,
+                    name=f"bilstm_dropout_{i}",
+                )
+            )
+        self.emission_dense = keras.layers.Dense(self.num_tags, dtype=policy, name="emissions")
+        crf_kwargs = _crf_constraints(self.scheme, tag_names) if self.crf_constrain else {}
+        # The CRF always computes in float32 (mixed precision: emissions are cast up).
+        self.crf = CRF(
+            self.num_tags,
+            use_boundary=self.crf_boundary,
+            constrain_training=self.crf_constrain,
+            dtype="float32",
+            name="crf",
+            **crf_kwargs,
+        )
+
+    # === Forward ===
+
+    def build(self, input_shape=None):
+        """Creates every weight by running the model once on a one-word dummy sentence."""
+        if self.built:
+            return
+        with tf.init_scope():  # eager even if the first call happens while tracing
+            features = {
+                "words": tf.fill([1, 1], tf.constant(UNK_ID, "int32")),
+                "chars": tf.fill([1, 1, 1], tf.constant(UNK_ID, "int32")),
+                "casing": tf.zeros([1, 1], "int32"),
+            }
+            emissions = self._forward(features, training=False)  # [1, 1, num_tags]
+            if not self.crf.built:
+                self.crf.build(emissions.shape)
+        self.built = True
+
+    def _forward(self, features, training=False):
+        words = tf.cast(features["words"], "int32")  # [batch, time]
+        mask = words != PAD_ID  # [batch, time]
+        if self.word_dropout is not None:
+            words = self.word_dropout(words, training=training)  # [batch, time]
+        parts = [self.word_embedding(words)]  # [batch, time, word_dim]
+        if self.casing_embedding is not None:
+            casing = tf.cast(features["casing"], "int32")  # [batch, time]
+            parts.append(self.casing_embedding(casing))  # [batch, time, casing_dim]
+        if self.char_encoder is not None:
+            parts.append(self.char_encoder(features["chars"], mask))  # [batch, time, char_out]
+        hidden = parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)  # [batch, time, D]
+        hidden = self.input_dropout(hidden, training=training)
+        for bilstm, dropout in zip(self.bilstms, self.bilstm_dropouts, strict=True):
+            hidden = bilstm(hidden, mask=mask, training=training)  # [batch, time, 2 * units]
+            hidden = dropout(hidden, training=training)
+        emissions = self.emission_dense(hidden)  # [batch, time, num_tags]
+        return tf.cast(emissions, "float32")  # the CRF runs in float32
+
+    def call(self, features, training=False):
+        return self._forward(features, training=training)
+
+    @staticmethod
+    def feature_mask(features) -> tf.Tensor:
+        """Returns the bool [batch, time] mask of real words (``words != 0``)."""
+        return tf.not_equal(tf.cast(features["words"], "int32"), PAD_ID)
+
+    # === Training ===
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Mean CRF negative log-likelihood over the sentences of the batch, plus ``self.losses``.
+
+        Under ``tf.distribute`` the result is divided by the number of replicas, as Keras does for
+        compiled losses, so that summing the replicas' gradients gives the global-batch mean.
+        """
+        if y is None:
+            raise ValueError("NerModel.compute_loss needs the gold tags `y`")
+        if y_pred is None:
+            y_pred = self(x, training=training)
+        mask = self.feature_mask(x)  # [batch, time]
+        nll = -self.crf.log_likelihood(y_pred, tf.cast(y, "int32"), mask=mask)  # [batch]
+        if sample_weight is not None:
+            nll = nll * tf.cast(tf.reshape(sample_weight, [-1]), nll.dtype)  # [batch]
+        loss = tf.reduce_mean(nll)  # []
+        for extra in self.losses:
+            loss = loss + tf.cast(tf.reduce_sum(extra), loss.dtype)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if replicas > 1:
+            loss = loss / tf.cast(replicas, loss.dtype)
+        return loss
+
+    def predict_step(self, data):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        tags, scores = self.decode(x)
+        return {"tags": tags, "scores": scores}
+
+    # === Inference (graph-safe) ===
+
+    def log_likelihood(self, features, tags) -> tf.Tensor:
+        """Returns the float32 [batch] log-likelihood of ``tags`` int [batch, time]."""
+        emissions = self(features, training=False)  # [batch, time, num_tags]
+        mask = self.feature_mask(features)
+        return self.crf.log_likelihood(emissions, tf.cast(tags, "int32"), mask=mask)
+
+    def decode(self, features) -> tuple[tf.Tensor, tf.Tensor]:
+        """Viterbi decoding: returns (int32 [batch, time] tags, float32 [batch] path scores)."""
+        emissions = self(features, training=False)  # [batch, time, num_tags]
+        return self.crf.decode(emissions, mask=self.feature_mask(features))
+
+    def marginals(self, features) -> tf.Tensor:
+        """Returns the float32 [batch, time, num_tags] tag marginals."""
+        emissions = self(features, training=False)  # [batch, time, num_tags]
+        return self.crf.marginals(emissions, mask=self.feature_mask(features))
+
+    def decode_nbest(self, features, k: int):
+        """Returns the ``k`` best paths, as the CRF layer's ``decode_nbest`` does."""
+        emissions = self(features, training=False)  # [batch, time, num_tags]
+        return self.crf.decode_nbest(emissions, k, mask=self.feature_mask(features))
+
+    # === Config ===
+
+    def get_config(self) -> dict:
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            "num_words": self.num_words,
+            "num_chars": self.num_chars,
+            "num_tags": self.num_tags,
+            "tag_names": list(self.tag_names),
+            "scheme": self.scheme,
+            "num_casing": self.num_casing,
+            "word_dim": self.word_dim,
+            "casing_dim": self.casing_dim,
+            "char_encoder": self.char_encoder_type,
+            "char_dim": self.char_dim,
+            "char_units": self.char_units,
+            "char_filters": self.char_filters,
+            "char_kernel_size": self.char_kernel_size,
+            "lstm_layers": self.lstm_layers,
+            "lstm_units": self.lstm_units,
+            "dropout": self.dropout_rate,
+            "word_dropout": self.word_dropout_rate,
+            "embeddings_trainable": self.embeddings_trainable,
+            "crf_constrain": self.crf_constrain,
+            "crf_boundary": self.crf_boundary,
+            "seed": self.seed,
+            "skip_padding_words": self.skip_padding_words,
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        model = cls(**config)
+        model.build()
+        return model
+
+
+def build_model(
+    cfg,
+    *,
+    num_words: int,
+    num_chars: int,
+    num_tags: int,
+    tag_names: Sequence[str],
+    embedding_matrix=None,
+    singleton_ids=None,
+) -> NerModel:
+    """Builds the tagger described by ``cfg`` (an ``ExperimentConfig``), with all weights created.
+
+    Call it inside ``strategy.scope()`` when distributing, and after setting the global dtype
+    policy for mixed precision.
+
+    Args:
+        cfg: The experiment config (``cfg.model``, ``cfg.crf``, ``cfg.data.scheme``,
+            ``cfg.embeddings.trainable``, ``cfg.training.seed`` / ``jit_compile`` are read).
+        num_words: Word vocabulary size.
+        num_chars: Character vocabulary size.
+        num_tags: Number of tags.
+        tag_names: Tag strings, index = tag id, in ``cfg.data.scheme``.
+        embedding_matrix: Optional float [num_words, word_dim] pretrained word vectors.
+        singleton_ids: Word ids seen once in training (for ``model.word_dropout``).
+
+    Returns:
+        The built `NerModel` (not compiled).
+
+    Raises:
+        ConfigError: The embedding matrix does not match ``model.word_dim`` or a value is invalid.
+        ModelError: ``tag_names`` does not have ``num_tags`` entries.
+    """
+    from ner_crf.data.pipeline import NUM_CASING
+
+    model_cfg = cfg.model
+    training_cfg = getattr(cfg, "training", None)
+    model = NerModel(
+        num_words=num_words,
+        num_chars=num_chars,
+        num_tags=num_tags,
+        tag_names=list(tag_names),
+        scheme=cfg.data.scheme,
+        num_casing=NUM_CASING,
+        word_dim=model_cfg.word_dim,
+        casing_dim=model_cfg.casing_dim,
+        char_encoder=model_cfg.char.encoder,
+        char_dim=model_cfg.char.dim,
+        char_units=model_cfg.char.units,
+        char_filters=model_cfg.char.filters,
+        char_kernel_size=model_cfg.char.kernel_size,
+        lstm_layers=model_cfg.lstm.layers,
+        lstm_units=model_cfg.lstm.units,
+        dropout=model_cfg.dropout,
+        word_dropout=model_cfg.word_dropout,
+        embeddings_trainable=cfg.embeddings.trainable,
+        crf_constrain=cfg.crf.constrain,
+        crf_boundary=cfg.crf.boundary,
+        seed=getattr(training_cfg, "seed", None),
+        skip_padding_words=not getattr(training_cfg, "jit_compile", False),
+        embedding_matrix=embedding_matrix,
+        singleton_ids=singleton_ids,
+        name="ner_model",
+    )
+    model.build()
+    logger.info(
+        "built %s: %d parameters (%d trainable), char encoder %s, %d x BiLSTM(%d), %d tags",
+        model.name,
+        model.count_params(),
+        sum(int(np.prod(w.shape)) for w in model.trainable_weights),
+        model.char_encoder_type,
+        model.lstm_layers,
+        model.lstm_units,
+        model.num_tags,
+    )
+    return model

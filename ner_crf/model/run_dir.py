@@ -1,0 +1,328 @@
+"""The run directory: atomic writes while training, and loading a finished run.
+
+Layout of ``RUN/``::
+
+    config.yaml          resolved config (after overrides), `ner_crf.config.dump_config`
+    vocab/               words.txt, chars.txt, tags.txt (+ counts), `Vocabularies.save`
+    model.keras          best weights: the model evaluate / predict load
+    last.keras           weights at the end of the last epoch
+    metrics.json         final / best metrics
+    checkpoints/         the trainer's resume state
+    tensorboard/         TensorBoard logs
+
+Every file here is written through a temporary file in the same directory that is fsynced and
+then renamed over the final name (``os.replace`` is atomic on POSIX and Windows), so killing the
+process at any moment leaves either the old file or the new one under the final name, never a
+half-written one. A kill can leave a hidden ``.NAME.*.tmp*`` file behind; it is harmless.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ner_crf.errors import ModelError, NerCrfError
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.yaml"
+VOCAB_DIR = "vocab"
+VOCAB_FILES = ("words.txt", "chars.txt", "tags.txt")
+MODEL_FILE = "model.keras"
+LAST_MODEL_FILE = "last.keras"
+METRICS_FILE = "metrics.json"
+CHECKPOINT_DIR = "checkpoints"
+TENSORBOARD_DIR = "tensorboard"
+
+_REASON_LIMIT = 160
+
+
+# --------------------------------------------------------------------------------------------
+# Atomic writes
+# --------------------------------------------------------------------------------------------
+
+
+def _fsync_path(path: Path, *, directory: bool = False) -> None:
+    """Flushes a file (or, best effort, a directory entry) to disk."""
+    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        if directory:
+            return  # not supported on this platform (e.g. Windows)
+        raise
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not directory:
+            raise
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
+    """Writes ``path`` atomically: ``writer(tmp)`` fills a temporary file that replaces ``path``.
+
+    The temporary file is in the same directory (so the rename never crosses file systems), keeps
+    the final suffix (``model.keras`` -> ``.model.keras.XXXX.tmp.keras``, Keras checks it), is
+    fsynced, then ``os.replace``-d over ``path``. If ``writer`` raises, the temporary file is
+    removed, ``path`` keeps its old content and the exception propagates.
+
+    Args:
+        path: The final file; its directory must exist.
+        writer: Writes the complete content to the path it is given.
+
+    Returns:
+        ``path`` as a `Path`.
+    """
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        writer(tmp)
+        _fsync_path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    _fsync_path(path.parent, directory=True)
+    return path
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Writes ``data`` to ``path`` atomically (see `atomic_write`)."""
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> Path:
+    """Writes ``text`` to ``path`` atomically (see `atomic_write`)."""
+    return atomic_write_bytes(path, text.encode(encoding))
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> Path:
+    """Writes ``obj`` as indented, key-sorted JSON to ``path`` atomically."""
+    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def save_model_atomic(model, path: str | Path) -> Path:
+    """Saves a Keras model to a ``.keras`` file atomically (see `atomic_write`).
+
+    Args:
+        model: The Keras model.
+        path: Destination, ending in ``.keras``.
+
+    Raises:
+        ValueError: ``path`` does not end in ``.keras``.
+    """
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ValueError(f"a Keras model file must end in .keras, got {path}")
+    return atomic_write(path, lambda tmp: model.save(tmp))
+
+
+# --------------------------------------------------------------------------------------------
+# Writing a run directory
+# --------------------------------------------------------------------------------------------
+
+
+def prepare_run_dir(run_dir: str | Path, config, vocabs) -> Path:
+    """Creates ``run_dir`` and writes its ``config.yaml`` and ``vocab/`` (atomically).
+
+    Args:
+        run_dir: The run directory (created with its parents when missing).
+        config: The resolved `ExperimentConfig`.
+        vocabs: The `Vocabularies` built from the training data.
+
+    Returns:
+        ``run_dir`` as a `Path`.
+    """
+    from ner_crf.config import dump_config
+
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    dump_config(config, run_dir / CONFIG_FILE)
+    vocabs.save(run_dir / VOCAB_DIR)
+    return run_dir
+
+
+# --------------------------------------------------------------------------------------------
+# Loading a run directory
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadedRun:
+    """Everything needed to evaluate or predict with a trained run.
+
+    Attributes:
+        config: The resolved `ExperimentConfig` the run was trained with.
+        vocabs: The `Vocabularies` (words, chars, tags).
+        encoder: A `SentenceEncoder` built from ``config`` and ``vocabs``.
+        model: The `NerModel` from ``model.keras`` (not compiled).
+        scheme: The tag scheme the model was trained in (``config.data.scheme``).
+        tag_names: Tag strings, index = tag id.
+        metrics: The content of ``metrics.json``, or None when it is absent or unreadable.
+        path: The run directory.
+    """
+
+    config: Any
+    vocabs: Any
+    encoder: Any
+    model: Any
+    scheme: str
+    tag_names: list[str]
+    metrics: dict | None
+    path: Path
+
+
+def _short_reason(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    reason = f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+    if len(reason) > _REASON_LIMIT:
+        reason = reason[: _REASON_LIMIT - 3] + "..."
+    return reason
+
+
+def load_keras_model(path: str | Path):
+    """Loads a ``.keras`` model file (not compiled) with a `ModelError` on any failure.
+
+    Raises:
+        ModelError: The file is missing, truncated, corrupted or not a ner-crf model.
+    """
+    import keras
+
+    import ner_crf.crf.layer  # noqa: F401  (registers CRF)
+    import ner_crf.model.builder  # noqa: F401  (registers NerModel and its layers)
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path} is missing; training may not have finished")
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except NerCrfError:
+        raise
+    except Exception as error:  # zipfile, h5py, json and Keras all raise their own types
+        raise ModelError(
+            f"{path} is corrupted or truncated: {_short_reason(error)}; "
+            "re-run training or restore the file"
+        ) from error
+
+
+def _read_metrics(path: Path) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        metrics = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        logger.warning("ignoring unreadable %s: %s", path, _short_reason(error))
+        return None
+    if not isinstance(metrics, dict):
+        logger.warning("ignoring %s: expected a JSON object", path)
+        return None
+    return metrics
+
+
+def load_run(run_dir: str | Path) -> LoadedRun:
+    """Loads the config, vocabularies and best model (``model.keras``) of a run directory.
+
+    Args:
+        run_dir: A directory written by training.
+
+    Returns:
+        The `LoadedRun`.
+
+    Raises:
+        ModelError: A missing directory or file (``config.yaml``, a vocabulary file,
+            ``model.keras``), a corrupted model file, or vocabularies that do not match the model.
+        ConfigError: The saved ``config.yaml`` is invalid.
+    """
+    from ner_crf.config import load_config
+    from ner_crf.data.pipeline import SentenceEncoder
+    from ner_crf.data.vocab import Vocabularies
+
+    run_dir = Path(run_dir)
+    if not run_dir.exists():
+        raise ModelError(f"run directory {run_dir} does not exist")
+    if not run_dir.is_dir():
+        raise ModelError(f"{run_dir} is not a run directory (it is a file)")
+    config_path = run_dir / CONFIG_FILE
+    if not config_path.is_file():
+        raise ModelError(
+            f"{config_path} is missing: {run_dir} is not a run directory "
+            "or training did not get past its start"
+        )
+    config = load_config(config_path)
+
+    vocab_dir = run_dir / VOCAB_DIR
+    for name in VOCAB_FILES:
+        if not (vocab_dir / name).is_file():
+            raise ModelError(
+                f"{vocab_dir / name} is missing; training may not have finished "
+                "(the vocabularies are written when training starts)"
+            )
+    vocabs = Vocabularies.load(vocab_dir)
+
+    model_path = run_dir / MODEL_FILE
+    if not model_path.is_file():
+        raise ModelError(
+            f"{model_path} is missing; training may not have finished "
+            "(it is written after the first evaluated epoch)"
+        )
+    model = load_keras_model(model_path)
+    tag_names = list(vocabs.tags.tokens)
+    _check_model_matches(model, vocabs, tag_names, model_path, vocab_dir)
+
+    encoder = SentenceEncoder(
+        vocabs.words,
+        vocabs.chars,
+        vocabs.tags,
+        lowercase=config.vocab.lowercase,
+        normalize_digits=config.vocab.normalize_digits,
+        max_word_length=config.vocab.max_word_length,
+    )
+    metrics = _read_metrics(run_dir / METRICS_FILE)
+    logger.info("loaded run %s (%d tags, scheme %s)", run_dir, len(tag_names), config.data.scheme)
+    return LoadedRun(
+        config=config,
+        vocabs=vocabs,
+        encoder=encoder,
+        model=model,
+        scheme=config.data.scheme,
+        tag_names=tag_names,
+        metrics=metrics,
+        path=run_dir,
+    )
+
+
+def _check_model_matches(model, vocabs, tag_names, model_path: Path, vocab_dir: Path) -> None:
+    """Raises `ModelError` when the vocabularies do not fit the model's embedding/output sizes."""
+    expected = {
+        "word": (getattr(model, "num_words", None), len(vocabs.words)),
+        "character": (getattr(model, "num_chars", None), len(vocabs.chars)),
+        "tag": (getattr(model, "num_tags", None), len(vocabs.tags)),
+    }
+    for what, (in_model, in_vocab) in expected.items():
+        if in_model is None:
+            raise ModelError(f"{model_path} is not a ner-crf model ({type(model).__name__})")
+        if int(in_model) != int(in_vocab):
+            raise ModelError(
+                f"{what} vocabulary size mismatch: {vocab_dir} has {in_vocab} entries but "
+                f"{model_path} was built for {in_model}; the files come from different runs"
+            )
+    model_tags = list(getattr(model, "tag_names", tag_names))
+    if model_tags != tag_names:
+        raise ModelError(
+            f"tag mismatch: {vocab_dir / 'tags.txt'} lists {tag_names} but {model_path} was "
+            f"trained with {model_tags}; the files come from different runs"
+        )
