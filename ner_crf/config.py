@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 
 import yaml
 
-from ner_crf.errors import ConfigError
+from ner_crf.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
 
@@ -796,7 +796,8 @@ def check_paths(cfg: ExperimentConfig, *, config_path: str | Path | None = None)
         config_path: The config file, named in error messages.
 
     Raises:
-        ConfigError: A file is missing or is not a regular file.
+        DataError: A file is missing or is not a regular file (a data problem: exit code 1). The
+            message names the config file and the key, e.g. ``my.yaml: data.dev: file not found``.
     """
     checks = [
         ("data.train", cfg.data.train),
@@ -807,10 +808,11 @@ def check_paths(cfg: ExperimentConfig, *, config_path: str | Path | None = None)
     for key, file in checks:
         if file is None:
             continue
+        where = f"{config_path}: {key}" if config_path else key
         if not file.exists():
-            raise ConfigError(f"file not found: {file}", path=config_path, key=key)
+            raise DataError(f"{where}: file not found: {file}")
         if not file.is_file():
-            raise ConfigError(f"not a regular file: {file}", path=config_path, key=key)
+            raise DataError(f"{where}: not a regular file: {file}")
 
 
 # --------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from ner_crf.config import (
     preset_text,
     schema_keys,
 )
-from ner_crf.errors import ConfigError
+from ner_crf.errors import ConfigError, DataError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -334,22 +334,22 @@ def test_check_paths(tmp_path: Path) -> None:
 
     missing = tmp_path / "dev.txt"
     cfg = config_from_dict({"data": {"train": str(train), "dev": str(missing), "test": None}})
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(DataError) as info:
         check_paths(cfg, config_path="my.yaml")
     assert str(info.value) == f"my.yaml: data.dev: file not found: {missing}"
 
     cfg = config_from_dict({"data": {"train": str(tmp_path / "none.txt")}})
-    with pytest.raises(ConfigError, match=r"data\.train: file not found"):
+    with pytest.raises(DataError, match=r"data\.train: file not found"):
         check_paths(cfg)
 
     cfg = config_from_dict({"data": {"train": str(tmp_path), "dev": None, "test": None}})
-    with pytest.raises(ConfigError, match=r"data\.train: not a regular file"):
+    with pytest.raises(DataError, match=r"data\.train: not a regular file"):
         check_paths(cfg)
 
     cfg = config_from_dict(
         {"data": {"train": str(train), "dev": None, "test": None}, "embeddings": {"path": "x.vec"}}
     )
-    with pytest.raises(ConfigError, match=r"embeddings\.path: file not found: x\.vec"):
+    with pytest.raises(DataError, match=r"embeddings\.path: file not found: x\.vec"):
         check_paths(cfg)
 
 
