@@ -429,6 +429,7 @@ class _Trainer:
         self._read_data()
         self._build()
         history: list[dict[str, Any]] = []
+        self.best_weights: list[Any] | None = None
         if resume:
             meta = self.keeper.latest()
             if meta is None:  # checked in train(); the pointer vanished since
@@ -483,6 +484,8 @@ class _Trainer:
                     },
                 )
             if improved:
+                if self.test_sentences is not None:
+                    self.best_weights = self.model.get_weights()  # for the final test score
                 self.state.best_f1.assign(record.get("dev_f1", 0.0))
                 self.state.best_epoch.assign(epoch)
                 self.state.bad_epochs.assign(0)
@@ -539,9 +542,12 @@ class _Trainer:
         test = None
         if self.test_sentences is not None:
             model_path = self.run_dir / MODEL_FILE
-            if model_path.exists() and best_epoch != int(self.state.epoch.numpy()):
-                best = keras.saving.load_model(model_path, compile=False)
-                self.model.set_weights(best.get_weights())
+            if best_epoch != int(self.state.epoch.numpy()):
+                if self.best_weights is not None:
+                    self.model.set_weights(self.best_weights)
+                elif model_path.exists():  # best epoch before a resume: read it back
+                    best = keras.saving.load_model(model_path, compile=False)
+                    self.model.set_weights(best.get_weights())
             test_result = self._evaluate(self.test_sentences, self.test_builder)
             test = test_result.to_dict()
             logger.info("test (epoch %s weights): F1 %.4f", best_epoch, _micro(test_result)["f1"])
