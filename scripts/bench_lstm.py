@@ -4,11 +4,13 @@ Each case builds both layers with the same weights, compiles one ``tf.function``
 computes the output on a right-padded, masked batch, a scalar loss and the gradients with
 respect to the inputs and all weights, and times it. Runs of the two layers are interleaved
 (A, B, A, B, ...) so that background load hits both alike; the median over ``--runs`` calls is
-reported.
+reported, with the minimum (less sensitive to load spikes) and the 1-minute load average
+before and after, because other processes on a shared machine distort the timings.
 
 Usage::
 
-    TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python scripts/bench_lstm.py [--runs 60] [--warmup 5]
+    TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python scripts/bench_lstm.py [--runs 60] [--warmup 5] \
+        [--intra-op-threads N] [--inter-op-threads N]
 """
 
 from __future__ import annotations
@@ -60,12 +62,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=60, help="timed calls per layer and case")
     parser.add_argument("--warmup", type=int, default=5, help="untimed calls after tracing")
+    parser.add_argument("--intra-op-threads", type=int, default=0, help="0 = TensorFlow default")
+    parser.add_argument("--inter-op-threads", type=int, default=0, help="0 = TensorFlow default")
     args = parser.parse_args()
+    if args.intra_op_threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
+    if args.inter_op_threads:
+        tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
 
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
-    print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, runs={args.runs}")
-    print(f"{'case':40s} {'keras ms':>9s} {'fused ms':>9s} {'speed-up':>9s}")
+    print(
+        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, runs={args.runs}, "
+        f"threads intra={args.intra_op_threads} inter={args.inter_op_threads} (0 = default), "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
+    print("forward + backward, median ms (min ms in brackets)")
+    print(f"{'case':38s} {'keras Bidirectional':>20s} {'FusedBiLSTM':>16s} {'speed-up':>9s}")
     for label, batch, steps, features, units, return_sequences in CASES:
         # Right-padded batch with random lengths in [1, steps], at least one full row.
         lengths = rng.integers(1, steps + 1, size=batch)
@@ -92,7 +105,10 @@ def main() -> None:
                 times[name].append(time_call(fn, x, mask, probe))
         keras_ms = statistics.median(times["keras"])
         fused_ms = statistics.median(times["fused"])
-        print(f"{label:40s} {keras_ms:9.2f} {fused_ms:9.2f} {keras_ms / fused_ms:8.2f}x")
+        keras_col = f"{keras_ms:.2f} ({min(times['keras']):.2f})"
+        fused_col = f"{fused_ms:.2f} ({min(times['fused']):.2f})"
+        print(f"{label:38s} {keras_col:>20s} {fused_col:>16s} {keras_ms / fused_ms:8.2f}x")
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
