@@ -103,6 +103,12 @@ def block_lstm(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, seq_len_max: tf.Tensor)
     return _forward(x, w, b)
 
 
+@tf.custom_gradient
+def _with_dense_gradient(x: tf.Tensor) -> Any:
+    """Identity whose gradient is a dense tensor (a row gather's gradient is ``IndexedSlices``)."""
+    return tf.identity(x), lambda dy: tf.convert_to_tensor(dy)
+
+
 @keras.saving.register_keras_serializable(package="ner_crf")
 class FusedBiLSTM(keras.layers.Layer):
     """Bidirectional LSTM with a fused CPU kernel, equivalent to ``Bidirectional(LSTM(units))``.
@@ -219,13 +225,29 @@ class FusedBiLSTM(keras.layers.Layer):
         return fw * bw
 
     def _call_fused(self, inputs: tf.Tensor, mask: tf.Tensor | None) -> tf.Tensor:
-        x = tf.transpose(tf.cast(inputs, tf.float32), [1, 0, 2])  # [time, batch, features]
-        time = tf.shape(x)[0]
-        batch = tf.shape(x)[1]
+        x = tf.cast(inputs, tf.float32)  # [batch, time, features]
         if mask is None:
-            lengths = tf.fill(tf.reshape(batch, [1]), time)  # [batch]
-        else:
-            lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)  # [batch]
+            lengths = tf.fill(tf.shape(x)[:1], tf.shape(x)[1])  # [batch]
+            return self._run_fused(x, lengths, None)
+        mask = tf.cast(mask, tf.bool)
+        lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)  # [batch]
+        # Rows without any valid step (padding words in a character encoder are often a third
+        # of the rows) are left out of the LSTM and get zero outputs.
+        keep = tf.where(lengths > 0)  # [kept, 1]
+        outputs = self._run_fused(
+            tf.gather_nd(_with_dense_gradient(x), keep),
+            tf.gather_nd(lengths, keep),
+            tf.gather_nd(mask, keep),
+        )  # [kept, time, out] or [kept, out]
+        out_shape = tf.concat(
+            [tf.shape(lengths, out_type=tf.int64), tf.shape(outputs, tf.int64)[1:]], 0
+        )
+        return tf.scatter_nd(keep, outputs, out_shape)  # [batch, time, out] or [batch, out]
+
+    def _run_fused(self, x: tf.Tensor, lengths: tf.Tensor, mask: tf.Tensor | None) -> tf.Tensor:
+        """Runs both directions on `[batch, time, features]` rows that all have ``lengths >= 1``."""
+        x = tf.transpose(x, [1, 0, 2])  # [time, batch, features]
+        batch = tf.shape(x)[1]
         # Steps after the longest row are not run at all (their outputs are zero).
         seq_len_max = tf.cast(tf.reduce_max(tf.concat([lengths, [0]], 0)), tf.int64)
 
@@ -245,11 +267,9 @@ class FusedBiLSTM(keras.layers.Layer):
 
         if not self.return_sequences:
             # Both directions end at step length - 1 of their own time order.
-            last = tf.maximum(lengths - 1, 0)  # [batch]
-            index = tf.stack([last, tf.range(batch)], axis=1)  # [batch, 2]
-            valid = tf.cast(lengths > 0, tf.float32)[:, None]  # [batch, 1]
-            fw_state = tf.gather_nd(h_fw, index) * valid  # [batch, units]
-            bw_state = tf.gather_nd(h_bw_rev, index) * valid  # [batch, units]
+            index = tf.stack([lengths - 1, tf.range(batch)], axis=1)  # [batch, 2]
+            fw_state = tf.gather_nd(h_fw, index)  # [batch, units]
+            bw_state = tf.gather_nd(h_bw_rev, index)  # [batch, units]
             return self._merge(fw_state, bw_state)
 
         h_bw = tf.reverse_sequence(h_bw_rev, lengths, seq_axis=0, batch_axis=1)

@@ -168,6 +168,32 @@ def test_all_padding_row_gives_zeros_and_finite_gradients() -> None:
         assert all(np.isfinite(g).all() for g in [dx, *dw])
 
 
+@pytest.mark.parametrize("return_sequences", [True, False])
+def test_empty_rows_match_keras_and_input_gradient_is_dense(return_sequences: bool) -> None:
+    # Empty rows are dropped before the kernel runs and scattered back as zeros.
+    x, mask = padded_batch(lengths=np.array([0, 5, 1, 0]))
+    reference = keras_reference(return_sequences)
+    layer = fused_like(reference, return_sequences=return_sequences, implementation="fused")
+    expected = outputs_and_gradients(reference, x, mask)
+    actual = outputs_and_gradients(layer, x, mask, compiled=True)
+    for got, want in zip(actual, expected, strict=True):
+        np.testing.assert_allclose(got, want, atol=ATOL, rtol=1e-4)
+    inputs = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        loss = tf.reduce_sum(layer(inputs, mask=mask))
+    assert isinstance(tape.gradient(loss, inputs), tf.Tensor)
+
+
+def test_batch_without_any_valid_step() -> None:
+    x, mask = padded_batch(lengths=np.array([0, 0, 0, 0]))
+    for return_sequences in (True, False):
+        layer = FusedBiLSTM(UNITS, return_sequences=return_sequences, implementation="fused")
+        y, *grads = outputs_and_gradients(layer, x, mask)
+        assert y.shape == layer.compute_output_shape(x.shape)
+        assert not y.any() and not any(g.any() for g in grads)
+
+
 def test_final_states_match_the_edges_of_the_sequence_output() -> None:
     # Forward state = forward output at the last valid step; backward state = backward output
     # at step 0.
