@@ -21,6 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ner_crf.crf.layer import CRF
 from ner_crf.errors import ConfigError, ModelError
 from ner_crf.model.layers import CHAR_ENCODERS, CharEncoder, WordDropout
 
@@ -44,6 +45,19 @@ def _crf_constraints(scheme: str, tag_names: Sequence[str]) -> dict:
         }
     except ValueError as error:
         raise ModelError(f"cannot constrain the CRF to scheme {scheme}: {error}") from None
+
+
+class _ModelCRF(CRF):
+    """The `CRF` layer as `NerModel` holds it: without the ``loss`` property.
+
+    Keras' ``.keras`` loader walks every attribute of every layer, and ``CRF.loss`` returns a new
+    ``CRFLoss`` (which points back at the layer) on each access, so loading recursed without end
+    (``RecursionError`` in ``saving_lib._load_state``). `NerModel` computes its loss itself and
+    never needs ``crf.loss``. The class is never serialized (`NerModel` builds it from its own
+    config), and its weights and config are exactly those of `CRF`.
+    """
+
+    loss = None
 
 
 @keras.saving.register_keras_serializable(package="ner_crf")
@@ -119,8 +133,6 @@ class NerModel(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        from ner_crf.crf.layer import CRF
-
         tag_names = [str(t) for t in tag_names]
         if len(tag_names) != int(num_tags):
             raise ModelError(f"num_tags is {num_tags} but {len(tag_names)} tag names were given")
@@ -233,7 +245,7 @@ class NerModel(keras.Model):
         self.emission_dense = keras.layers.Dense(self.num_tags, dtype=policy, name="emissions")
         crf_kwargs = _crf_constraints(self.scheme, tag_names) if self.crf_constrain else {}
         # The CRF always computes in float32 (mixed precision: emissions are cast up).
-        self.crf = CRF(
+        self.crf = _ModelCRF(
             self.num_tags,
             use_boundary=self.crf_boundary,
             constrain_training=self.crf_constrain,

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +91,9 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
     tmp = Path(tmp_name)
     try:
         writer(tmp)
+        # mkstemp creates 0600 files: keep the old file's mode, or use the usual 0644.
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+        os.chmod(tmp, mode)
         _fsync_path(tmp)
         os.replace(tmp, path)
     except BaseException:
@@ -208,14 +212,19 @@ def load_keras_model(path: str | Path):
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path} is missing; training may not have finished")
+    hint = "re-run training or restore the file"
+    if not zipfile.is_zipfile(path):  # Keras would call this "File not found"
+        raise ModelError(
+            f"{path} is corrupted or truncated: not a .keras (zip) archive "
+            f"({path.stat().st_size} bytes); {hint}"
+        )
     try:
         return keras.saving.load_model(path, compile=False)
     except NerCrfError:
         raise
     except Exception as error:  # zipfile, h5py, json and Keras all raise their own types
         raise ModelError(
-            f"{path} is corrupted or truncated: {_short_reason(error)}; "
-            "re-run training or restore the file"
+            f"{path} is corrupted or truncated: {_short_reason(error)}; {hint}"
         ) from error
 
 
@@ -277,7 +286,7 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     if not model_path.is_file():
         raise ModelError(
             f"{model_path} is missing; training may not have finished "
-            "(it is written after the first evaluated epoch)"
+            "(or has not saved a model yet)"
         )
     model = load_keras_model(model_path)
     tag_names = list(vocabs.tags.tokens)
