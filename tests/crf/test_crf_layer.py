@@ -496,3 +496,18 @@ def test_mixed_float16_policy():
         assert model.predict(x, batch_size=N, verbose=0).dtype == np.int32
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+@pytest.mark.parametrize("autograph", [True, False])
+def test_decode_in_graph_with_unknown_time_dimension(autograph):
+    """Serving signatures and padded tf.data batches trace with time = None."""
+    crf, *_rest, emissions, mask = _case(6, True, allowed_transitions=ALLOWED, allowed_end=[1, 2])
+    mask[2] = False  # an empty row
+    spec = [tf.TensorSpec([None, None, K], tf.float32), tf.TensorSpec([None, None], tf.bool)]
+    graph_decode = tf.function(crf.decode, input_signature=spec, autograph=autograph)
+    tags, scores = graph_decode(emissions, mask)
+    eager_tags, eager_scores = crf.decode(emissions, mask)
+    np.testing.assert_array_equal(tags.numpy(), eager_tags.numpy())
+    np.testing.assert_allclose(scores.numpy(), eager_scores.numpy(), rtol=1e-6)
+    empty_tags, empty_scores = graph_decode(np.zeros((2, 0, K), np.float32), np.zeros((2, 0), bool))
+    assert empty_tags.shape == (2, 0) and (empty_scores.numpy() == 0).all()
