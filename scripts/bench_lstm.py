@@ -52,12 +52,12 @@ def make_step(layer: keras.layers.Layer) -> tf.types.experimental.GenericFunctio
     return step
 
 
-def time_call(fn: tf.types.experimental.GenericFunction, *args: tf.Tensor) -> float:
-    """Returns the wall time of one call in ms, waiting for the results."""
-    start = time.perf_counter()
+def time_call(fn: tf.types.experimental.GenericFunction, *args: tf.Tensor) -> tuple[float, float]:
+    """Returns the wall time and this process's CPU time of one call in ms."""
+    wall, cpu = time.perf_counter(), time.process_time()
     grads = fn(*args)
     _ = [g.numpy() for g in grads[:1]]
-    return (time.perf_counter() - start) * 1000.0
+    return (time.perf_counter() - wall) * 1000.0, (time.process_time() - cpu) * 1000.0
 
 
 def main() -> None:
@@ -79,8 +79,9 @@ def main() -> None:
         f"threads intra={args.intra_op_threads} inter={args.inter_op_threads} (0 = default), "
         f"load average {os.getloadavg()[0]:.2f}"
     )
-    print("forward + backward, median ms (min ms in brackets)")
-    print(f"{'case':42s} {'keras Bidirectional':>20s} {'FusedBiLSTM':>16s} {'speed-up':>9s}")
+    print("forward + backward per call: median wall ms (min wall ms) [median CPU ms, all threads]")
+    header = f"{'case':42s} {'keras Bidirectional':>27s} {'FusedBiLSTM':>27s}"
+    print(f"{header} {'speed-up wall':>14s} {'CPU':>6s}")
     for label, batch, steps, features, units, return_sequences, empty in CASES:
         # Right-padded batch with random lengths in [1, steps], at least one full row, and a
         # share of rows without any valid step.
@@ -103,15 +104,24 @@ def main() -> None:
         for fn in steps_fns.values():
             for _ in range(args.warmup + 1):
                 time_call(fn, x, mask, probe)
-        times: dict[str, list[float]] = {"keras": [], "fused": []}
+        wall: dict[str, list[float]] = {"keras": [], "fused": []}
+        cpu: dict[str, list[float]] = {"keras": [], "fused": []}
         for _ in range(args.runs):
             for name, fn in steps_fns.items():
-                times[name].append(time_call(fn, x, mask, probe))
-        keras_ms = statistics.median(times["keras"])
-        fused_ms = statistics.median(times["fused"])
-        keras_col = f"{keras_ms:.2f} ({min(times['keras']):.2f})"
-        fused_col = f"{fused_ms:.2f} ({min(times['fused']):.2f})"
-        print(f"{label:42s} {keras_col:>20s} {fused_col:>16s} {keras_ms / fused_ms:8.2f}x")
+                wall_ms, cpu_ms = time_call(fn, x, mask, probe)
+                wall[name].append(wall_ms)
+                cpu[name].append(cpu_ms)
+        columns = []
+        for name in ("keras", "fused"):
+            columns.append(
+                f"{statistics.median(wall[name]):.2f} ({min(wall[name]):.2f}) "
+                f"[{statistics.median(cpu[name]):.2f}]"
+            )
+        wall_ratio = statistics.median(wall["keras"]) / statistics.median(wall["fused"])
+        cpu_ratio = statistics.median(cpu["keras"]) / statistics.median(cpu["fused"])
+        print(
+            f"{label:42s} {columns[0]:>27s} {columns[1]:>27s} {wall_ratio:13.2f}x {cpu_ratio:5.2f}x"
+        )
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 
