@@ -173,6 +173,57 @@ def _logsumexp(x: tf.Tensor, axis: int) -> tf.Tensor:
     return tf.squeeze(m, axis) + tf.math.log(tf.reduce_sum(tf.exp(x - m), axis=axis))
 
 
+class _LseStep:
+    """``out[b, j] = logsumexp_i(v[b, i] + A[i, j])``, fast and exact.
+
+    Fast path: ``m + c_j + log(exp(v - m) @ exp(A - c))`` with ``m`` the row max of ``v`` and ``c_j``
+    the column max of ``A``: one [B, K] x [K, K] matmul instead of a [B, K, K] broadcast. It is
+    exact unless a sum underflows (every predecessor of a state more than ~69 nats below the
+    row's best, e.g. when the best predecessor is a forbidden transition). Such entries are detected
+    and recomputed with the exact broadcast log-sum-exp (under a ``tf.cond``, so the slow path
+    only runs when needed); the fast value is clamped so neither branch produces NaN gradients.
+    """
+
+    def __init__(self, trans: tf.Tensor):
+        self.trans = trans  # [K, K]
+        self.col_max = tf.stop_gradient(tf.reduce_max(trans, axis=0))  # [K]
+        self.exp_trans = tf.exp(trans - self.col_max)  # [K, K], entries in (0, 1]
+        finfo = np.finfo(trans.dtype.as_numpy_dtype)
+        self.tiny = float(finfo.tiny) * 1e8  # below this the sum may have lost precision
+
+    def __call__(self, v: tf.Tensor) -> tf.Tensor:
+        m = tf.stop_gradient(tf.reduce_max(v, axis=1, keepdims=True))  # [B, 1]
+        sums = tf.matmul(tf.exp(v - m), self.exp_trans)  # [B, K]
+        low = sums < self.tiny  # [B, K]
+        fast = m + self.col_max + tf.math.log(tf.maximum(sums, self.tiny))  # [B, K]
+
+        def exact():
+            full = _logsumexp(v[:, :, tf.newaxis] + self.trans[tf.newaxis], axis=1)  # [B, K]
+            return tf.where(low, full, fast)
+
+        return tf.cond(tf.reduce_any(low), exact, lambda: fast)
+
+
+def _max_plus(v: tf.Tensor, trans: tf.Tensor, num_tags) -> tuple[tf.Tensor, tf.Tensor]:
+    """``best[b, j] = max_i(v[b, i] + A[i, j])`` and its (first) argmax ``i``, both [B, K].
+
+    For a static ``num_tags <= 64`` the max over ``i`` is unrolled into ``num_tags`` element-wise
+    [B, K] steps, which XLA fuses into one vectorised loop (much faster on CPU than a reduction
+    over the middle axis of a [B, K, K] tensor).
+    """
+    if isinstance(num_tags, int) and num_tags <= 64:
+        best = v[:, 0:1] + trans[0][tf.newaxis]  # [B, K]
+        back = tf.zeros_like(best, tf.int32)  # [B, K]
+        for i in range(1, num_tags):
+            cand = v[:, i : i + 1] + trans[i][tf.newaxis]  # [B, K]
+            better = cand > best
+            best = tf.where(better, cand, best)
+            back = tf.where(better, i, back)
+        return best, back
+    scores = v[:, :, tf.newaxis] + trans[tf.newaxis]  # [B, K(from), K(to)]
+    return tf.reduce_max(scores, axis=1), tf.argmax(scores, axis=1, output_type=tf.int32)
+
+
 # --------------------------------------------------------------------------------------------
 # Scores of given tag sequences
 # --------------------------------------------------------------------------------------------
@@ -323,11 +374,10 @@ def _forward_final(x: tf.Tensor, alpha0: tf.Tensor, trans: tf.Tensor, valid: tf.
     """
     x_tm = tf.transpose(x, [1, 0, 2])  # [N, B, K]
     n = _static_or_dynamic(x_tm, 0)
-    trans_e = trans[tf.newaxis]  # [1, K, K]
+    step = _LseStep(trans)
 
     def body(t, alpha):
-        scores = alpha[:, :, tf.newaxis] + trans_e  # [B, K, K]
-        new_alpha = x_tm[t] + _logsumexp(scores, axis=1)  # [B, K]
+        new_alpha = x_tm[t] + step(alpha)  # [B, K]
         alpha = tf.where((t < valid)[:, tf.newaxis], new_alpha, alpha)  # [B, K]
         return t + 1, alpha
 
@@ -491,12 +541,13 @@ def _forward_backward(crf: _Crf):
     x_tm = tf.transpose(x, [1, 0, 2])  # [T, B, K]
     n = _static_or_dynamic(x_tm, 0)
     lengths = crf.lengths
-    trans_e = crf.trans[tf.newaxis]  # [1, K, K]
+    fwd_step = _LseStep(crf.trans)
+    bwd_step = _LseStep(tf.transpose(crf.trans))
 
     alpha0 = x_tm[0] + crf.start  # [B, K]
 
     def fwd(t, alpha, ta):
-        new_alpha = x_tm[t] + _logsumexp(alpha[:, :, tf.newaxis] + trans_e, axis=1)  # [B, K]
+        new_alpha = x_tm[t] + fwd_step(alpha)  # [B, K]
         alpha = tf.where((t < lengths)[:, tf.newaxis], new_alpha, alpha)  # [B, K]
         return t + 1, alpha, ta.write(t, alpha)
 
@@ -510,8 +561,7 @@ def _forward_backward(crf: _Crf):
 
     def bwd(t, beta, ta):
         # beta_t[i] = logsumexp_j(trans[i, j] + x_{t+1}[j] + beta_{t+1}[j]) while t + 1 < length.
-        nxt = (x_tm[t + 1] + beta)[:, tf.newaxis, :] + trans_e  # [B, K, K]
-        new_beta = _logsumexp(nxt, axis=2)  # [B, K]
+        new_beta = bwd_step(x_tm[t + 1] + beta)  # [B, K]
         beta = tf.where((t + 1 < lengths)[:, tf.newaxis], new_beta, end)  # [B, K]
         return t - 1, beta, ta.write(t, beta)
 
@@ -693,8 +743,8 @@ def crf_segment_log_prob(
     last = tf.clip_by_value(ends - 1, 0, max_pos)  # [B, S]
     tag_s = tf.gather(tags, s, batch_dims=1)  # [B, S]
     tag_last = tf.gather(tags, last, batch_dims=1)  # [B, S]
-    alpha_s = tf.gather(log_alpha, tf.stack([s, tag_s], axis=-1), batch_dims=1)  # [B, S]
-    beta_last = tf.gather(log_beta, tf.stack([last, tag_last], axis=-1), batch_dims=1)  # [B, S]
+    alpha_s = tf.gather_nd(log_alpha, tf.stack([s, tag_s], axis=-1), batch_dims=1)  # [B, S]
+    beta_last = tf.gather_nd(log_beta, tf.stack([last, tag_last], axis=-1), batch_dims=1)  # [B, S]
     inner = tf.gather(cums, last, batch_dims=1) - tf.gather(cums, s, batch_dims=1)  # [B, S]
     log_prob = alpha_s + inner + beta_last - log_z[:, tf.newaxis]  # [B, S]
     return tf.where(nonempty, log_prob, tf.zeros_like(log_prob))
@@ -728,14 +778,11 @@ def _viterbi(crf: _Crf) -> tuple[tf.Tensor, tf.Tensor]:
     x_tm = tf.transpose(x, [1, 0, 2])  # [T, B, K]
     n = _static_or_dynamic(x_tm, 0)
     lengths = crf.lengths
-    trans_e = crf.trans[tf.newaxis]  # [1, K, K]
     alpha0 = x_tm[0] + crf.start  # [B, K]
     identity = tf.range(tf.shape(x)[2])[tf.newaxis]  # [1, K]
 
     def fwd(t, alpha, ta):
-        scores = alpha[:, :, tf.newaxis] + trans_e  # [B, K(from), K(to)]
-        best = tf.reduce_max(scores, axis=1)  # [B, K]
-        back = tf.argmax(scores, axis=1, output_type=tf.int32)  # [B, K]
+        best, back = _max_plus(alpha, crf.trans, crf.num_tags)  # [B, K] each
         valid = (t < lengths)[:, tf.newaxis]  # [B, 1]
         alpha = tf.where(valid, x_tm[t] + best, alpha)
         # Past the end the back-pointer is the identity, so the backtrack carries the last tag.
