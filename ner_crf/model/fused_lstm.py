@@ -3,8 +3,8 @@
 :class:`FusedBiLSTM` is a drop-in replacement for
 ``keras.layers.Bidirectional(keras.layers.LSTM(units, return_sequences=...))`` on right-padded,
 masked batches. On CPU it runs each direction as one ``tf.raw_ops.BlockLSTMV2`` op (the whole
-time loop in C++), which trains much faster than the Keras ``while_loop`` implementation; on GPU
-it calls ordinary Keras ``LSTM`` layers, which take the cuDNN path.
+time loop in C++) instead of Keras' ``tf.while_loop`` of small ops; on GPU it calls ordinary
+Keras ``LSTM`` layers, which take the cuDNN path.
 
 Weight layout (identical to ``keras.layers.Bidirectional(keras.layers.LSTM(units))``): the layer
 owns two Keras ``LSTM`` sublayers, ``forward_layer`` and ``backward_layer``
@@ -23,6 +23,16 @@ How the fused path maps onto ``BlockLSTMV2``:
   activations are sigmoid / tanh as in a default Keras ``LSTM``.
 * TF registers V1's gradient for ``BlockLSTMV2``, which assumes the ICFO layout and is wrong. The
   op is therefore wrapped in ``tf.custom_gradient`` calling ``BlockLSTMGradV2``.
+* Rows without any valid step are removed before the op runs and get zero outputs, and the op
+  stops after the longest row (``seq_len_max``).
+
+Performance notes (``scripts/bench_lstm.py``, 2-core CPU): the op's per-step work is small, and
+splitting it over TensorFlow's default intra-op thread pool costs more than it gains; with
+``tf.config.threading.set_intra_op_parallelism_threads(1)`` and
+``set_inter_op_parallelism_threads(2)`` the two directions run side by side on one core each and
+the fused path is clearly faster than Keras, with the default thread settings it is only about
+as fast. ``BlockLSTMV2`` has no XLA kernel: inside ``jit_compile=True`` functions use
+``implementation="keras"``.
 """
 
 from __future__ import annotations
@@ -115,10 +125,11 @@ class FusedBiLSTM(keras.layers.Layer):
 
     Masking: inputs must be right-padded (every row is ``length`` valid steps followed by
     padding); the mask comes from the Keras mask of the input (``supports_masking``) or an
-    explicit ``mask=`` `[batch, time]`, and ``mask=None`` means every step is valid. Only the
-    per-row number of valid steps is read from the mask, so a mask with holes is treated as if it
-    were right-padded to its count. The forward direction reads steps ``0 .. length-1``, the
-    backward direction reads them in reverse, so padding values never affect valid outputs.
+    explicit ``mask=`` `[batch, time]`, and ``mask=None`` means every step is valid. The fused
+    path reads only the per-row count of valid steps from the mask, so a mask that is not
+    right-padded gives wrong results (this is not checked, to keep the graph cheap). The forward
+    direction reads steps ``0 .. length-1``, the backward direction reads them in reverse, so
+    padding values never affect valid outputs.
     With ``return_sequences`` the output is `[batch, time, 2 * units]` (``concat``) or
     `[batch, time, units]` (other merge modes), zero at padded steps, and the input mask is
     propagated. Otherwise the output is the merged final states `[batch, 2 * units]`: the
