@@ -9,6 +9,7 @@ from ner_crf.crf.constraints import (
     allowed_transitions,
     transition_constraints,
 )
+from ner_crf.crf.layer import CRF, CRFLoss
 from ner_crf.crf.ops import (
     FORBIDDEN_SCORE,
     crf_binary_score,
@@ -26,6 +27,8 @@ from ner_crf.crf.ops import (
 )
 
 __all__ = [
+    "CRF",
+    "CRFLoss",
     "FORBIDDEN_SCORE",
     "TransitionConstraints",
     "allowed_end",

@@ -511,3 +511,33 @@ def test_decode_in_graph_with_unknown_time_dimension(autograph):
     np.testing.assert_allclose(scores.numpy(), eager_scores.numpy(), rtol=1e-6)
     empty_tags, empty_scores = graph_decode(np.zeros((2, 0, K), np.float32), np.zeros((2, 0), bool))
     assert empty_tags.shape == (2, 0) and (empty_scores.numpy() == 0).all()
+
+
+def test_fit_evaluate_predict_on_padded_tf_data_batches():
+    """tf.data padded batches have an unknown time dimension inside the traced functions."""
+    keras.utils.set_random_seed(0)
+    x, y = _toy_data()
+    lengths = (x != 0).sum(axis=1)
+
+    def ragged(values):
+        return tf.ragged.constant(
+            [row[:n].tolist() for row, n in zip(values, lengths, strict=True)]
+        )
+
+    dataset = tf.data.Dataset.from_tensor_slices((ragged(x), ragged(y)))
+    batches = dataset.padded_batch(8, padded_shapes=([None], [None]))
+    assert batches.element_spec[0].shape.as_list() == [None, None]
+    crf = CRF(K)
+    model = _functional(crf, PenaltyLayer(0.0))
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss=crf.loss)
+    history = model.fit(batches, epochs=25, verbose=0, shuffle=False)
+    assert history.history["loss"][-1] < 0.2 * history.history["loss"][0]
+    evaluated = model.evaluate(batches, verbose=0, return_dict=True)["loss"]
+    np.testing.assert_allclose(evaluated, _mean_nll(model, crf, x, y), rtol=1e-3, atol=1e-4)
+    predicted = np.concatenate(
+        [
+            np.pad(p, [[0, 0], [0, T - p.shape[1]]])
+            for p in map(model.predict_on_batch, (words for words, _ in batches))
+        ]
+    )
+    np.testing.assert_array_equal(predicted[x != 0], y[x != 0])
