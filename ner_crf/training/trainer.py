@@ -372,7 +372,11 @@ class _Trainer:
 
         model = self.model
 
-        @tf.function(reduce_retracing=True)
+        spec = (self.dev_builder or self.test_builder or self.train_builder).element_spec()
+        if isinstance(spec, tuple):
+            spec = spec[0]
+
+        @tf.function(input_signature=[spec])
         def decode(features):
             tags, _ = model.decode(features)  # [batch, time]
             return tags, tf.reduce_sum(tf.cast(model.feature_mask(features), tf.int32), axis=1)
@@ -739,6 +743,9 @@ def make_train_step(
         pairs = [(g, v) for g, v in zip(grads, variables, strict=True) if g is not None]
         grads = [g for g, _ in pairs]
         if clip_norm > 0:
+            # The norm of an IndexedSlices gradient (embedding lookups) is computed over its
+            # values, which double-count repeated words: densify before measuring it.
+            grads = [tf.convert_to_tensor(g) for g in grads]
             # Keras 3 clips BEFORE its cross-replica all-reduce, i.e. per replica; clip the
             # global gradient instead: all-reduce here, clip, and hand the optimizer 1/N of
             # it (its own all-reduce sums the N identical copies back).

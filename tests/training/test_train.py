@@ -156,12 +156,6 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch) ->
     assert [row["epoch"] for row in metrics["history"]] == [1]
 
 
-def test_huge_learning_rate_diverges_with_clear_error(tmp_path) -> None:
-    cfg = tiny_config(tmp_path, epochs=2, optimizer="sgd", learning_rate=1e30, clip_norm=0.0)
-    with pytest.raises(TrainingDivergedError, match=r"loss became (NaN|infinite) at epoch 1"):
-        train(cfg, progress=False)
-
-
 def test_mixed_precision_runs_an_epoch(tmp_path) -> None:
     import keras
 
