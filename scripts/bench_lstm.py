@@ -7,10 +7,12 @@ respect to the inputs and all weights, and times it. Runs of the two layers are 
 reported, with the minimum (less sensitive to load spikes) and the 1-minute load average
 before and after, because other processes on a shared machine distort the timings.
 
+With ``--tagger`` it also times a whole (toy) tagger train step and prints train tokens/s.
+
 Usage::
 
     TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python scripts/bench_lstm.py [--runs 60] [--warmup 5] \
-        [--intra-op-threads N] [--inter-op-threads N]
+        [--intra-op-threads N] [--inter-op-threads N] [--tagger]
 """
 
 from __future__ import annotations
@@ -60,12 +62,113 @@ def time_call(fn: tf.types.experimental.GenericFunction, *args: tf.Tensor) -> tu
     return (time.perf_counter() - wall) * 1000.0, (time.process_time() - cpu) * 1000.0
 
 
+TAGGER_BATCH, TAGGER_STEPS, TAGGER_CHARS = 32, 25, 12
+
+
+def toy_tagger_batch(rng: np.random.Generator) -> tuple[tf.Tensor, ...]:
+    """One right-padded batch: words, char ids, char mask, word mask, tags."""
+    batch, steps, chars = TAGGER_BATCH, TAGGER_STEPS, TAGGER_CHARS
+    lengths = rng.integers(1, steps + 1, size=batch)
+    lengths[0] = steps
+    word_mask = np.arange(steps)[None, :] < lengths[:, None]  # [batch, steps]
+    word_lengths = rng.integers(1, chars + 1, size=(batch, steps)) * word_mask
+    char_mask = np.arange(chars)[None, None, :] < word_lengths[:, :, None]
+    words = rng.integers(2, 20000, size=(batch, steps)) * word_mask
+    char_ids = rng.integers(2, 100, size=(batch, steps, chars)) * char_mask
+    tags = rng.integers(0, 9, size=(batch, steps))
+    return tuple(tf.constant(a) for a in (words, char_ids, char_mask, word_mask, tags))
+
+
+def toy_tagger_step(fused: bool) -> tf.types.experimental.GenericFunction:
+    """A Lample-style tagger train step with a softmax head instead of a CRF.
+
+    Words (embedding 100) and characters (embedding 25, BiLSTM 25 per direction, final states)
+    feed a word BiLSTM of 100 units per direction and a 9-tag softmax, trained with Adam.
+
+    Args:
+        fused: Use ``FusedBiLSTM`` layers, else Keras ``Bidirectional(LSTM)``.
+
+    Returns:
+        The compiled step, called with the tensors of :func:`toy_tagger_batch`.
+    """
+    batch, steps, chars = TAGGER_BATCH, TAGGER_STEPS, TAGGER_CHARS
+
+    def make(units: int, return_sequences: bool) -> keras.layers.Layer:
+        if fused:
+            return FusedBiLSTM(units, return_sequences=return_sequences, implementation="fused")
+        return keras.layers.Bidirectional(
+            keras.layers.LSTM(units, return_sequences=return_sequences)
+        )
+
+    word_embedding = keras.layers.Embedding(20000, 100)
+    char_embedding = keras.layers.Embedding(100, 25)
+    char_lstm = make(25, False)
+    word_lstm = make(100, True)
+    head = keras.layers.Dense(9)
+    optimizer = keras.optimizers.Adam(1e-3)
+
+    @tf.function
+    def step(
+        words: tf.Tensor,
+        char_ids: tf.Tensor,
+        char_mask: tf.Tensor,
+        mask: tf.Tensor,
+        tags: tf.Tensor,
+    ) -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            flat_chars = tf.reshape(char_ids, [-1, chars])  # [batch * steps, chars]
+            char_states = char_lstm(
+                char_embedding(flat_chars), mask=tf.reshape(char_mask, [-1, chars])
+            )  # [batch * steps, 50]
+            features = tf.concat(
+                [word_embedding(words), tf.reshape(char_states, [batch, steps, 50])], axis=-1
+            )  # [batch, steps, 150]
+            logits = head(word_lstm(features, mask=mask))  # [batch, steps, 9]
+            losses = tf.nn.sparse_softmax_cross_entropy_with_logits(tags, logits)
+            loss = tf.reduce_sum(losses * tf.cast(mask, tf.float32)) / batch
+        weights = [
+            w
+            for layer in (word_embedding, char_embedding, char_lstm, word_lstm, head)
+            for w in layer.trainable_weights
+        ]
+        optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights, strict=True))
+        return loss
+
+    return step
+
+
+def bench_toy_tagger(args: argparse.Namespace, rng: np.random.Generator) -> None:
+    """Prints train tokens/s of the toy tagger with Keras and with fused BiLSTMs."""
+    inputs = toy_tagger_batch(rng)
+    tokens = int(tf.reduce_sum(tf.cast(inputs[3], tf.int32)))
+    steps = {"keras": toy_tagger_step(fused=False), "fused": toy_tagger_step(fused=True)}
+    wall: dict[str, list[float]] = {"keras": [], "fused": []}
+    for step in steps.values():
+        for _ in range(args.warmup + 1):
+            step(*inputs).numpy()
+    for _ in range(args.runs):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step(*inputs).numpy()
+            wall[name].append(time.perf_counter() - start)
+    print(
+        f"toy tagger train step (char + word BiLSTM, softmax head, Adam), batch 32 x 25, "
+        f"{tokens} tokens:"
+    )
+    for name in steps:
+        median = statistics.median(wall[name])
+        print(f"  {name:6s} {median * 1000:7.2f} ms/step  {tokens / median:9.0f} tokens/s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=60, help="timed calls per layer and case")
     parser.add_argument("--warmup", type=int, default=5, help="untimed calls after tracing")
     parser.add_argument("--intra-op-threads", type=int, default=0, help="0 = TensorFlow default")
     parser.add_argument("--inter-op-threads", type=int, default=0, help="0 = TensorFlow default")
+    parser.add_argument(
+        "--tagger", action="store_true", help="also time a toy tagger train step (tokens/s)"
+    )
     args = parser.parse_args()
     if args.intra_op_threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
@@ -122,6 +225,8 @@ def main() -> None:
         print(
             f"{label:42s} {columns[0]:>27s} {columns[1]:>27s} {wall_ratio:13.2f}x {cpu_ratio:5.2f}x"
         )
+    if args.tagger:
+        bench_toy_tagger(args, rng)
     print(f"load average at the end {os.getloadavg()[0]:.2f}")
 
 
