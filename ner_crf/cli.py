@@ -9,10 +9,12 @@ and errors go to stderr. Exit codes: 0 success, 2 usage or config error, 1 data 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -60,9 +62,361 @@ def handle_errors() -> Iterator[None]:
         raise typer.Exit(code=error.exit_code) from None
 
 
+def _choice(*choices: str) -> Any:
+    """An option callback that accepts only ``choices`` (a usage error, exit 2, otherwise)."""
+
+    def check(value: str | None) -> str | None:
+        if value is not None and value not in choices:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(choices)}")
+        return value
+
+    return check
+
+
+def _load_run(model_dir: Path) -> Any:
+    """Loads a run directory (TensorFlow is imported here, not at startup)."""
+    from ner_crf.model.run_dir import load_run
+
+    return load_run(model_dir)
+
+
+def _check_output_parent(path: Path) -> None:
+    if not path.parent.is_dir():
+        raise NerCrfError(f"cannot write {path}: directory {path.parent} does not exist")
+
+
+# --------------------------------------------------------------------------------------------
+# train
+# --------------------------------------------------------------------------------------------
+
+
+def _train_summary(result: Any, dev: Any) -> str:
+    """The summary ``train`` prints on stdout."""
+    lines = [f"model: {result.run_dir / 'model.keras'}"]
+    epochs = f"{result.epochs_completed} epoch(s) completed"
+    if result.stopped_early:
+        epochs += " (stopped early)"
+    lines.append(epochs)
+    if result.best_dev_f1 is not None:
+        lines.append(f"best epoch: {result.best_epoch} (dev F1 {result.best_dev_f1:.4f})")
+    else:
+        lines.append(f"best epoch: {result.best_epoch} (no dev set: the last epoch)")
+    if dev is not None:
+        for scores in dev.results.values():
+            lines.append(f"dev scores of the best model ({dev.path}):")
+            lines.append(scores.format().rstrip("\n"))
+    if result.test is not None:
+        test = result.test
+        lines.append(
+            f"test: P {test['precision']:.4f}  R {test['recall']:.4f}  F1 {test['f1']:.4f} "
+            f"({test['mode']})"
+        )
+    return "\n".join(lines)
+
+
+@app.command()
+def train(
+    config: Path = typer.Option(
+        ..., "--config", "-c", help="YAML config file (see init-config).", show_default=False
+    ),
+    overrides: list[str] = typer.Option(
+        [], "--set", help="Override a config key: --set training.epochs=20 (repeatable)."
+    ),
+    output_dir: Path | None = typer.Option(
+        None, "--output-dir", "-o", help="Run directory (default: output.dir of the config)."
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue the interrupted run in the run directory."
+    ),
+) -> None:
+    """Train a BiLSTM-CRF tagger; progress on stderr, a summary on stdout.
+
+    \b
+    Example:
+      ner-crf train --config configs/default.yaml --set training.epochs=20 -o runs/try1
+    """
+    from ner_crf.config import check_paths, load_config
+
+    with handle_errors():
+        cfg = load_config(config, overrides)
+        check_paths(cfg, config_path=config)
+        from ner_crf.training.trainer import train as run_training
+
+        result = run_training(
+            cfg, output_dir=output_dir, resume=resume, progress=sys.stderr.isatty()
+        )
+        dev = None
+        if cfg.data.dev is not None and (result.run_dir / "model.keras").is_file():
+            from ner_crf.evaluation import resolve_mode
+            from ner_crf.predict import Predictor, evaluate_files
+
+            run = _load_run(result.run_dir)
+            mode = resolve_mode(cfg.evaluation.mode, run.scheme)
+            (dev,), _ = evaluate_files(
+                Predictor(run), [cfg.data.dev], modes=[mode], tag_column=cfg.data.tag_column
+            )
+    typer.echo(_train_summary(result, dev))
+
+
+# --------------------------------------------------------------------------------------------
+# evaluate
+# --------------------------------------------------------------------------------------------
+
+
+@app.command()
+def evaluate(
+    files: list[Path] = typer.Argument(..., help="CoNLL files with gold tags.", show_default=False),
+    model: Path = typer.Option(..., "--model", "-m", help="Run directory.", show_default=False),
+    mode: str | None = typer.Option(
+        None,
+        "--mode",
+        callback=_choice("strict", "conlleval", "both"),
+        help="Entity matching: strict, conlleval or both (default: the run's evaluation.mode).",
+        show_default=False,
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the scores as JSON."),
+    predictions: Path | None = typer.Option(
+        None, "--predictions", help="Also write 'token gold predicted' lines to this file."
+    ),
+    batch_size: int = typer.Option(256, "--batch-size", min=1, help="Sentences per model call."),
+) -> None:
+    """Score a trained model on CoNLL files: per-type P/R/F1/support, micro and macro averages.
+
+    Gold tags in any scheme are converted to the model's scheme.
+
+    \b
+    Example:
+      ner-crf evaluate --model runs/default data/test.txt --mode both --json
+    """
+    with handle_errors():
+        if predictions is not None:
+            _check_output_parent(predictions)
+        for file in files:  # fail before loading TensorFlow
+            if not file.is_file():
+                from ner_crf.errors import DataError
+
+                raise DataError("file not found" if not file.exists() else "not a file", path=file)
+        from ner_crf.evaluation import resolve_mode
+        from ner_crf.predict import Predictor, evaluate_files
+
+        run = _load_run(model)
+        if mode is None:
+            modes = [resolve_mode(run.config.evaluation.mode, run.scheme)]
+        elif mode == "both":
+            modes = ["strict", "conlleval"]
+        else:
+            modes = [mode]
+        per_file, combined = evaluate_files(
+            Predictor(run, batch_size=batch_size),
+            files,
+            modes=modes,
+            tag_column=run.config.data.tag_column,
+            predictions_path=predictions,
+        )
+    if as_json:
+        report = {
+            "model": str(model),
+            "scheme": run.scheme,
+            "modes": modes,
+            "files": [item.to_dict() for item in per_file],
+            "combined": None if combined is None else combined.to_dict(),
+        }
+        typer.echo(json.dumps(report, indent=2))
+        return
+    blocks = []
+    for item in [*per_file, *([combined] if combined else [])]:
+        for result in item.results.values():
+            blocks.append(f"== {item.path}\n{result.format()}")
+    typer.echo("\n".join(blocks).rstrip("\n"))
+
+
+# --------------------------------------------------------------------------------------------
+# predict
+# --------------------------------------------------------------------------------------------
+
+
+@app.command()
+def predict(
+    inputs: list[str] = typer.Argument(
+        None, help="Input files; '-' or nothing reads stdin.", show_default=False
+    ),
+    model: Path = typer.Option(..., "--model", "-m", help="Run directory.", show_default=False),
+    output_format: str = typer.Option(
+        "jsonl",
+        "--format",
+        "-f",
+        callback=_choice("jsonl", "conll", "inline"),
+        help="jsonl: one object per input line; conll: token<TAB>tag; inline: [LABEL text].",
+    ),
+    pretokenized: bool = typer.Option(
+        False, "--pretokenized", help="Input lines are whitespace-separated tokens (one sentence)."
+    ),
+    conll: bool = typer.Option(
+        False, "--conll", help="Input is CoNLL (token in the first column, blank line = sentence)."
+    ),
+    n_best: int = typer.Option(
+        0, "--n-best", min=0, help="Add the K best tag sequences with their probabilities."
+    ),
+    batch_size: int = typer.Option(256, "--batch-size", min=1, help="Sentences per model call."),
+) -> None:
+    """Tag raw text: entities with character offsets and CRF posterior probabilities.
+
+    Input is read line by line and written as it goes. jsonl objects hold text, tokens (text,
+    start, end), tags, entities (start, end, label, text, score) and sentences.
+
+    \b
+    Example:
+      echo "John Smith lives in Paris." | ner-crf predict --model runs/default
+      ner-crf predict -m runs/default notes.txt --format inline
+    """
+    if pretokenized and conll:
+        raise typer.BadParameter("use either --pretokenized or --conll", param_hint="--conll")
+    if n_best and output_format == "inline":
+        raise typer.BadParameter("needs --format jsonl or conll", param_hint="--n-best")
+    sources = list(inputs) if inputs else ["-"]
+    out = typer.get_binary_stream("stdout")
+    with handle_errors():
+        from ner_crf.predict import (
+            Predictor,
+            conll_documents,
+            format_document,
+            iter_lines,
+            predict_documents,
+            pretokenized_documents,
+            raw_documents,
+        )
+
+        for source in sources:  # fail on a missing file before loading TensorFlow
+            if source != "-" and not Path(source).is_file():
+                from ner_crf.errors import DataError
+
+                what = "input file not found" if not Path(source).exists() else "not a file"
+                raise DataError(what, path=source)
+        run = _load_run(model)
+        predictor = Predictor(run, batch_size=batch_size, n_best=n_best)
+        lines = iter_lines(sources, stdin=typer.get_binary_stream("stdin"))
+        if conll:
+            documents = conll_documents(lines)
+        elif pretokenized:
+            documents = pretokenized_documents(lines)
+        else:
+            documents = raw_documents(lines)
+        scores = output_format == "jsonl" or n_best > 0
+        tagged = predict_documents(predictor, documents, scores=scores)
+        for written, document in enumerate(tagged, start=1):
+            out.write(format_document(document, output_format, n_best=n_best > 0).encode("utf-8"))
+            if written % batch_size == 0:
+                out.flush()
+        out.flush()
+
+
+# --------------------------------------------------------------------------------------------
+# export, info
+# --------------------------------------------------------------------------------------------
+
+
+@app.command()
+def export(
+    output: Path = typer.Argument(..., help="SavedModel directory to create.", show_default=False),
+    model: Path = typer.Option(..., "--model", "-m", help="Run directory.", show_default=False),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output directory."),
+) -> None:
+    """Export a TensorFlow SavedModel (tokens in, tags out) for TF Serving.
+
+    Signature serving_default: inputs tokens (tf.string [batch, time], padded with "") and
+    lengths (tf.int32 [batch]); outputs tags (tf.string [batch, time]), tag_ids and scores.
+    Vocabulary lookup, normalisation, character ids, the network and Viterbi run in the graph.
+
+    \b
+    Example:
+      ner-crf export --model runs/default exported/ner/1
+    """
+    with handle_errors():
+        from ner_crf.export import export_saved_model
+
+        if output.exists() and not force:
+            raise NerCrfError(f"{output} already exists; choose another path or pass --force")
+        _check_output_parent(output)
+        path = export_saved_model(_load_run(model), output, overwrite=force)
+    typer.echo(f"exported SavedModel to {path} (signature serving_default: tokens, lengths)")
+
+
+@app.command()
+def info(
+    model: Path = typer.Option(..., "--model", "-m", help="Run directory.", show_default=False),
+    plot: Path | None = typer.Option(
+        None, "--plot", help="Write the transition scores as a heat map PNG."
+    ),
+) -> None:
+    """Show a run: config summary, labels, metrics and the learned transition scores.
+
+    \b
+    Example:
+      ner-crf info --model runs/default --plot transitions.png
+    """
+    with handle_errors():
+        from ner_crf.info import format_info, heatmap_png, run_info
+
+        if plot is not None:
+            _check_output_parent(plot)
+        details = run_info(_load_run(model))
+        if plot is not None:
+            from ner_crf.model.run_dir import atomic_write_bytes
+
+            atomic_write_bytes(plot, heatmap_png(details["transitions"]))
+    typer.echo(format_info(details))
+    if plot is not None:
+        typer.echo(f"heat map written to {plot}", err=True)
+
+
+# --------------------------------------------------------------------------------------------
+# init-config
+# --------------------------------------------------------------------------------------------
+
+
+@app.command("init-config")
+def init_config(
+    output: Path = typer.Argument(..., help="Config file to write.", show_default=False),
+    preset: str = typer.Option(
+        "default", "--preset", "-p", help="Shipped config: default, conll2003, conll2003-cnn."
+    ),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+) -> None:
+    """Write a commented config file from a shipped preset.
+
+    \b
+    Example:
+      ner-crf init-config --preset conll2003 my.yaml
+    """
+    from ner_crf.config import preset_text
+
+    with handle_errors():
+        text = preset_text(preset)
+        if output.exists() and not force:
+            raise NerCrfError(f"{output} already exists; pass --force to overwrite it")
+        if output.exists() and not output.is_file():
+            raise NerCrfError(f"{output} is not a regular file")
+        _check_output_parent(output)
+        from ner_crf.model.run_dir import atomic_write_text
+
+        atomic_write_text(output, text)
+    typer.echo(f"wrote {output} (preset {preset})")
+
+
+# --------------------------------------------------------------------------------------------
+# validate
+# --------------------------------------------------------------------------------------------
+
+
 @app.command()
 def validate(
-    files: list[Path] = typer.Argument(..., help="CoNLL files to check.", show_default=False),
+    files: list[Path] = typer.Argument(None, help="CoNLL files to check.", show_default=False),
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="Also check this config and its train/dev/test files."
+    ),
+    overrides: list[str] = typer.Option(
+        [], "--set", help="Override a config key (with --config), repeatable."
+    ),
     tag_column: int = typer.Option(
         -1, "--tag-column", help="Index of the tag column (negative counts from the end)."
     ),
@@ -73,17 +427,41 @@ def validate(
         None, "--max-length", min=1, help="Also report how many sentences exceed this length."
     ),
 ) -> None:
-    """Check CoNLL files and print counts, tag scheme, illegal tags and length statistics."""
+    """Check CoNLL files and print counts, tag scheme, illegal tags and length statistics.
+
+    With --config: load the config, check its paths, validate train/dev/test, and report dev/test
+    labels missing in train, out-of-vocabulary rates (against the training vocabulary and the
+    embeddings file) and sentences shared between train and dev/test.
+
+    \b
+    Example:
+      ner-crf validate data/train.txt data/dev.txt
+      ner-crf validate --config configs/default.yaml
+    """
     from ner_crf.data.tags import normalize_scheme
     from ner_crf.validate import format_validation, validate_files
 
+    if not files and config is None:
+        raise typer.BadParameter("give CoNLL files, --config, or both", param_hint="FILES")
+    if overrides and config is None:
+        raise typer.BadParameter("--set needs --config", param_hint="--set")
     if scheme is not None:
         try:
             scheme = normalize_scheme(scheme)
         except ValueError as error:
             raise typer.BadParameter(str(error), param_hint="--scheme") from None
+    blocks = []
     with handle_errors():
-        result = validate_files(
-            files, tag_column=tag_column, source_scheme=scheme, max_length=max_length
-        )
-    typer.echo(format_validation(result))
+        if config is not None:
+            from ner_crf.config import check_paths, load_config
+            from ner_crf.validate import format_config_validation, validate_config
+
+            cfg = load_config(config, overrides)
+            check_paths(cfg, config_path=config)
+            blocks.append(format_config_validation(validate_config(cfg, config_path=config)))
+        if files:
+            result = validate_files(
+                files, tag_column=tag_column, source_scheme=scheme, max_length=max_length
+            )
+            blocks.append(format_validation(result))
+    typer.echo("\n\n".join(blocks))

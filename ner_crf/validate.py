@@ -13,7 +13,17 @@ from pathlib import Path
 
 from ner_crf.data.conll import ReadReport, read_conll
 
-__all__ = ["LENGTH_BUCKETS", "FileSummary", "Validation", "format_validation", "validate_files"]
+__all__ = [
+    "LENGTH_BUCKETS",
+    "ConfigValidation",
+    "FileSummary",
+    "SplitCheck",
+    "Validation",
+    "format_config_validation",
+    "format_validation",
+    "validate_config",
+    "validate_files",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -165,4 +175,196 @@ def format_validation(validation: Validation) -> str:
                 lines.append(f"  {label:<10} not in {', '.join(lacking)}")
         else:
             lines.append("all files have the same labels")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# validate --config
+# --------------------------------------------------------------------------------------------
+
+_DUPLICATE_EXAMPLES = 5
+
+
+@dataclass
+class SplitCheck:
+    """How a dev or test file relates to the training file.
+
+    Attributes:
+        name: ``dev`` or ``test``.
+        path: The file.
+        tokens: Tokens in the file.
+        types: Distinct normalised words.
+        oov_tokens: Tokens whose normalised word is not in the training vocabulary.
+        oov_types: Distinct normalised words not in the training vocabulary.
+        missing_labels: Tags (in ``data.scheme``) that occur here but never in train.
+        duplicates: Sentences (same token sequence) that also occur in train.
+        duplicate_lines: Lines of the first few such sentences.
+        embedding_oov_tokens: Tokens without a pretrained vector, or None without embeddings.
+        embedding_oov_types: Distinct words without a pretrained vector, or None.
+    """
+
+    name: str
+    path: str
+    tokens: int = 0
+    types: int = 0
+    oov_tokens: int = 0
+    oov_types: int = 0
+    missing_labels: list[str] = field(default_factory=list)
+    duplicates: int = 0
+    duplicate_lines: list[int] = field(default_factory=list)
+    embedding_oov_tokens: int | None = None
+    embedding_oov_types: int | None = None
+
+
+@dataclass
+class ConfigValidation:
+    """The result of :func:`validate_config`.
+
+    Attributes:
+        config_path: The config file (or None).
+        files: :func:`validate_files` summary of train, dev and test (tags as written).
+        vocabulary: Size of the training word vocabulary (with ``min_count`` / ``max_size``).
+        embeddings: One-line summary of the embeddings file against the training vocabulary,
+            or None when ``embeddings.path`` is not set.
+        splits: One :class:`SplitCheck` per dev / test file.
+    """
+
+    config_path: str | None
+    files: Validation
+    vocabulary: int
+    embeddings: str | None
+    splits: list[SplitCheck]
+
+
+def validate_config(cfg, *, config_path: str | Path | None = None) -> ConfigValidation:
+    """Checks the data a config refers to, the way training will read it.
+
+    Reads train / dev / test (tags converted to ``data.scheme``), builds the training vocabulary
+    as training does, and for dev and test counts out-of-vocabulary words (against the training
+    vocabulary and, when ``embeddings.path`` is set, against the embeddings file), tags missing
+    from train and sentences that also occur in train.
+
+    Args:
+        cfg: An ``ExperimentConfig`` whose paths exist (see ``config.check_paths``).
+        config_path: The config file, for the report.
+
+    Returns:
+        The :class:`ConfigValidation`.
+
+    Raises:
+        DataError: A file cannot be read, or the embeddings file is malformed.
+    """
+    from collections import Counter
+
+    from ner_crf.data.vocab import Vocabulary, build_vocabularies, normalize_word
+
+    data = cfg.data
+    paths = [p for p in (data.train, data.dev, data.test) if p is not None]
+    files = validate_files(paths, tag_column=data.tag_column, max_length=data.max_length)
+    read = {
+        "tag_column": data.tag_column,
+        "scheme": data.scheme,
+        "illegal": "repair",
+        "max_length": data.max_length,
+    }
+    train = read_conll(data.train, **read)
+    options = {"lowercase": cfg.vocab.lowercase, "normalize_digits": cfg.vocab.normalize_digits}
+    vocabs = build_vocabularies(
+        train, min_count=cfg.vocab.min_count, max_size=cfg.vocab.max_size, **options
+    )
+    train_tags = {tag for s in train for tag in s.tags}
+    train_sentences = {tuple(s.tokens) for s in train}
+
+    embeddings = None
+    if cfg.embeddings.path is not None:
+        from ner_crf.data.embeddings import load_embeddings
+
+        _, report = load_embeddings(
+            cfg.embeddings.path,
+            vocabs.words,
+            format=cfg.embeddings.format,
+            word_counts=vocabs.word_counts,
+            **options,
+        )
+        embeddings = report.summary()
+
+    splits = []
+    for name, path in (("dev", data.dev), ("test", data.test)):
+        if path is None:
+            continue
+        sentences = read_conll(path, **read)
+        counts = Counter(normalize_word(t, **options) for s in sentences for t in s.tokens)
+        check = SplitCheck(name=name, path=str(path))
+        check.tokens = sum(counts.values())
+        check.types = len(counts)
+        unknown = [w for w in counts if w not in vocabs.words]
+        check.oov_types = len(unknown)
+        check.oov_tokens = sum(counts[w] for w in unknown)
+        check.missing_labels = sorted({t for s in sentences for t in s.tags} - train_tags)
+        for sentence in sentences:
+            if tuple(sentence.tokens) in train_sentences:
+                check.duplicates += 1
+                if len(check.duplicate_lines) < _DUPLICATE_EXAMPLES:
+                    check.duplicate_lines.append(sentence.line)
+        if cfg.embeddings.path is not None:
+            from ner_crf.data.embeddings import load_embeddings
+
+            # Match this split's own words against the file (same fallbacks as training).
+            split_vocab = Vocabulary(sorted(counts))
+            _, split_report = load_embeddings(
+                cfg.embeddings.path,
+                split_vocab,
+                format=cfg.embeddings.format,
+                word_counts=dict(counts),
+                **options,
+            )
+            check.embedding_oov_types = split_report.vocab_types - split_report.found
+            coverage = split_report.token_coverage or 0.0
+            check.embedding_oov_tokens = round(check.tokens * (1.0 - coverage))
+        splits.append(check)
+    return ConfigValidation(
+        config_path=None if config_path is None else str(config_path),
+        files=files,
+        vocabulary=len(vocabs.words),
+        embeddings=embeddings,
+        splits=splits,
+    )
+
+
+def _rate(part: int, whole: int) -> str:
+    return f"{100.0 * part / whole:.2f}%" if whole else "n/a"
+
+
+def format_config_validation(result: ConfigValidation) -> str:
+    """Formats a :class:`ConfigValidation` as a plain-text report (no trailing newline)."""
+    lines = [f"config {result.config_path or '(in memory)'}: loaded, all paths exist"]
+    lines.append(f"training vocabulary: {result.vocabulary:,} words (with <pad>, <unk>)")
+    if result.embeddings is not None:
+        lines.append(f"embeddings: {result.embeddings}")
+    for check in result.splits:
+        lines.append(f"{check.name} ({check.path})")
+        lines.append(
+            f"  OOV vs train vocabulary   {_rate(check.oov_tokens, check.tokens)} of tokens "
+            f"({check.oov_tokens:,}/{check.tokens:,}), {_rate(check.oov_types, check.types)} "
+            f"of types ({check.oov_types:,}/{check.types:,})"
+        )
+        if check.embedding_oov_tokens is not None and check.embedding_oov_types is not None:
+            lines.append(
+                f"  OOV vs embeddings         "
+                f"{_rate(check.embedding_oov_tokens, check.tokens)} of tokens, "
+                f"{_rate(check.embedding_oov_types, check.types)} of types "
+                f"({check.embedding_oov_types:,}/{check.types:,})"
+            )
+        if check.missing_labels:
+            lines.append(f"  labels missing in train   {' '.join(check.missing_labels)}")
+        else:
+            lines.append("  labels missing in train   none")
+        shown = ", ".join(str(line) for line in check.duplicate_lines)
+        more = ", ..." if check.duplicates > len(check.duplicate_lines) else ""
+        lines.append(
+            f"  sentences also in train   {check.duplicates:,}"
+            + (f" (lines {shown}{more})" if check.duplicates else "")
+        )
+    lines.append("")
+    lines.append(format_validation(result.files))
     return "\n".join(lines)
