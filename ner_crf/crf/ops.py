@@ -176,12 +176,13 @@ def _logsumexp(x: tf.Tensor, axis: int) -> tf.Tensor:
 class _LseStep:
     """``out[b, j] = logsumexp_i(v[b, i] + A[i, j])``, fast and exact.
 
-    Fast path: ``m + c_j + log(exp(v - m) @ exp(A - c))`` with ``m`` the row max of ``v`` and ``c_j``
-    the column max of ``A``: one [B, K] x [K, K] matmul instead of a [B, K, K] broadcast. It is
-    exact unless a sum underflows (every predecessor of a state more than ~69 nats below the
-    row's best, e.g. when the best predecessor is a forbidden transition). Such entries are detected
-    and recomputed with the exact broadcast log-sum-exp (under a ``tf.cond``, so the slow path
-    only runs when needed); the fast value is clamped so neither branch produces NaN gradients.
+    Fast path: ``m + c_j + log(exp(v - m) @ exp(A - c))`` with ``m`` the row max of ``v`` and
+    ``c_j`` the column max of ``A``: one [B, K] x [K, K] matmul instead of a [B, K, K]
+    broadcast. It is exact unless a sum underflows (every predecessor of a state more than ~69
+    nats below the row's best, e.g. when the best predecessor is forbidden). Such entries are
+    detected and recomputed with the exact broadcast log-sum-exp (under a ``tf.cond``, so the
+    slow path only runs when needed); the fast value is clamped so neither branch produces NaN
+    gradients.
     """
 
     def __init__(self, trans: tf.Tensor):
@@ -191,11 +192,15 @@ class _LseStep:
         finfo = np.finfo(trans.dtype.as_numpy_dtype)
         self.tiny = float(finfo.tiny) * 1e8  # below this the sum may have lost precision
 
-    def __call__(self, v: tf.Tensor) -> tf.Tensor:
+    def fast(self, v: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """The fast value [B, K] (clamped, finite) and where it may be inexact [B, K] bool."""
         m = tf.stop_gradient(tf.reduce_max(v, axis=1, keepdims=True))  # [B, 1]
         sums = tf.matmul(tf.exp(v - m), self.exp_trans)  # [B, K]
         low = sums < self.tiny  # [B, K]
-        fast = m + self.col_max + tf.math.log(tf.maximum(sums, self.tiny))  # [B, K]
+        return m + self.col_max + tf.math.log(tf.maximum(sums, self.tiny)), low
+
+    def __call__(self, v: tf.Tensor) -> tf.Tensor:
+        fast, low = self.fast(v)  # [B, K] each
 
         def exact():
             full = _logsumexp(v[:, :, tf.newaxis] + self.trans[tf.newaxis], axis=1)  # [B, K]
@@ -381,6 +386,8 @@ def _forward_final(x: tf.Tensor, alpha0: tf.Tensor, trans: tf.Tensor, valid: tf.
         alpha = tf.where((t < valid)[:, tf.newaxis], new_alpha, alpha)  # [B, K]
         return t + 1, alpha
 
+    # (A single tf.cond around an exact re-run of the whole loop would keep the branch out of the
+    # loop, but the gradient of a cond holding a while_loop does not compile with XLA.)
     _, alpha = tf.while_loop(
         lambda t, _: t < n, body, (tf.constant(0), alpha0), maximum_iterations=n
     )

@@ -550,3 +550,24 @@ def test_invalid_arguments_raise_value_error():
         crf_decode(np.zeros((3, 4), np.float32), np.zeros((4, 4)), [3, 3])
     with pytest.raises(ValueError, match="`k` must be a positive integer"):
         crf_decode_nbest(x, np.zeros((4, 4)), [3, 3], 0)
+
+
+def test_compiled_wrappers_match_plain_functions():
+    from ner_crf.crf import compiled
+
+    case = Case(4, 5, seed=51)
+    x, trans, lengths = case.tensors()
+    kw = case.kwargs()
+    tags = np.where(case.tags >= 0, case.tags, 0)
+    pairs = [
+        (compiled.crf_log_likelihood(x, tags, lengths, trans, **kw)[0],
+         crf_log_likelihood(x, tags, lengths, trans, **kw)[0]),
+        (compiled.crf_decode(x, trans, lengths, **kw)[1], crf_decode(x, trans, lengths, **kw)[1]),
+        (compiled.crf_decode_nbest(x, trans, lengths, 2, **kw)[1],
+         crf_decode_nbest(x, trans, lengths, 2, **kw)[1]),
+        (compiled.crf_marginals(x, trans, lengths, **kw), crf_marginals(x, trans, lengths, **kw)),
+    ]  # fmt: skip
+    for got, want in pairs:
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="`k` must be a positive integer"):
+        compiled.crf_decode_nbest(x, trans, lengths, 0)
