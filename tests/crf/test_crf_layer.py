@@ -519,12 +519,12 @@ def test_fit_evaluate_predict_on_padded_tf_data_batches():
     x, y = _toy_data()
     lengths = (x != 0).sum(axis=1)
 
-    def ragged(values):
-        return tf.ragged.constant(
-            [row[:n].tolist() for row, n in zip(values, lengths, strict=True)]
-        )
+    def sentences():
+        for words, tags, n in zip(x, y, lengths, strict=True):
+            yield words[:n], tags[:n]
 
-    dataset = tf.data.Dataset.from_tensor_slices((ragged(x), ragged(y)))
+    spec = tf.TensorSpec([None], tf.int32)
+    dataset = tf.data.Dataset.from_generator(sentences, output_signature=(spec, spec))
     batches = dataset.padded_batch(8, padded_shapes=([None], [None]))
     assert batches.element_spec[0].shape.as_list() == [None, None]
     crf = CRF(K)
