@@ -264,10 +264,21 @@ def test_fit_reduces_loss_and_decode_recovers_tags():
     tags, _ = model.decode(features)
     valid = features["words"] != 0
     np.testing.assert_array_equal(tags.numpy()[valid], gold[valid])
-    predicted = model.predict(features, batch_size=8, verbose=0)
+
+
+def test_predict_and_evaluate():
+    model = make_model()
+    features, gold = make_batch([4, 2, 3, 4], seed=9)
+    model.compile(run_eagerly=True)  # eager: no slow graph tracing
+    evaluated = model.evaluate(features, gold, batch_size=4, verbose=0)
+    expected = -np.mean(model.log_likelihood(features, gold).numpy())
+    np.testing.assert_allclose(evaluated, expected, rtol=1e-5)
+    predicted = model.predict(features, batch_size=2, verbose=0)
     assert set(predicted) == {"tags", "scores"}
-    np.testing.assert_array_equal(predicted["tags"][valid], gold[valid])
-    assert predicted["scores"].shape == (len(gold),)
+    tags, scores = model.decode(features)
+    np.testing.assert_array_equal(predicted["tags"], tags.numpy())
+    np.testing.assert_allclose(predicted["scores"], scores.numpy(), rtol=1e-6)
+    assert predicted["tags"].dtype == np.int32 and predicted["scores"].shape == (4,)
 
 
 def test_keras_save_load_gives_identical_outputs(tmp_path):
