@@ -150,7 +150,8 @@ def export_saved_model(run: Any, output: str | Path, *, overwrite: bool = False)
         word_ids = tf.cast(word_table.lookup(normalised), tf.int32)  # [B, T]
         word_ids = tf.where(mask, word_ids, PAD)  # [B, T]
         char_strings = tf.strings.unicode_split(tokens, "UTF-8", errors="replace")  # [B, T, (C)]
-        char_ids = tf.cast(char_table.lookup(char_strings), tf.int32)  # [B, T, (C)]
+        char_ids = tf.ragged.map_flat_values(char_table.lookup, char_strings)  # [B, T, (C)]
+        char_ids = tf.cast(char_ids, tf.int32)
         char_ids = char_ids.to_tensor(default_value=PAD)  # [B, T, C]
         char_ids = char_ids[:, :, :max_word_length]  # [B, T, W]
         width = tf.shape(char_ids)[2]
