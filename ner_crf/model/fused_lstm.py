@@ -38,6 +38,7 @@ as fast. ``BlockLSTMV2`` has no XLA kernel: inside ``jit_compile=True`` function
 from __future__ import annotations
 
 import logging
+import numbers
 from typing import Any
 
 import keras
@@ -154,7 +155,8 @@ class FusedBiLSTM(keras.layers.Layer):
         **kwargs: Standard Keras layer arguments (``name``, ``dtype``, ...).
 
     Raises:
-        ConfigError: If an argument is out of range.
+        ConfigError: If an argument is out of range, or (when built) the input is not
+            `[batch, time, features]` with a known ``features``.
     """
 
     def __init__(
@@ -167,7 +169,7 @@ class FusedBiLSTM(keras.layers.Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
+        if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units <= 0:
             raise ConfigError(
                 f"`units` must be a positive integer, received {units!r}", key="units"
             )
@@ -182,7 +184,7 @@ class FusedBiLSTM(keras.layers.Layer):
                 f"received {implementation!r}",
                 key="implementation",
             )
-        self.units = units
+        self.units = int(units)
         self.return_sequences = bool(return_sequences)
         self.merge_mode = merge_mode
         self.implementation = implementation
