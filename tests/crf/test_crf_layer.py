@@ -372,7 +372,7 @@ def _sequential(crf, penalty):
         [
             keras.Input((None,), dtype="int32"),
             keras.layers.Embedding(VOCAB, 8, mask_zero=True),
-            keras.layers.Bidirectional(keras.layers.LSTM(4, return_sequences=True)),
+            # (Bidirectional(LSTM) is covered by the mask test and the .keras reload test.)
             keras.layers.Dense(K),
             crf,
             penalty,
@@ -414,11 +414,11 @@ def test_fit_evaluate_predict_with_stock_keras_loop(kind):
     model = build[kind](crf, penalty)
     # `CRFLoss()` unbound for one kind: it must find the layer through the model output.
     loss = CRFLoss() if kind == "functional" else crf.loss
-    model.compile(optimizer=keras.optimizers.Adam(0.05), loss=loss)
+    model.compile(optimizer=keras.optimizers.Adam(0.08), loss=loss)
     model(x)  # build (subclassed)
 
     initial = _mean_nll(model, crf, x, y) + penalty.value()
-    history = model.fit(x, y, batch_size=N, epochs=40, verbose=0, shuffle=False)
+    history = model.fit(x, y, batch_size=N, epochs=30, verbose=0, shuffle=False)
     logged = history.history["loss"]
     # One batch per epoch: the logged loss is the loss before that epoch's update.
     np.testing.assert_allclose(logged[0], initial, rtol=1e-5)
