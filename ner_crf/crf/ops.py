@@ -140,9 +140,8 @@ class _Crf:
         self.num_tags = inputs.shape[2]
         trans = _as_float(transition_params, self.dtype)
         _check_trans(trans, self.num_tags)
+        # Static time length, or None when only known at run time (then it must be >= 1).
         self.max_len = self.inputs.shape[1]
-        if self.max_len is None:
-            self.max_len = tf.shape(self.inputs)[1]
         lengths = tf.cast(tf.convert_to_tensor(sequence_lengths), tf.int32)
         self.lengths = tf.clip_by_value(lengths, 0, tf.shape(self.inputs)[1])  # [B]
         k = tf.shape(self.inputs)[2]
@@ -289,6 +288,8 @@ def crf_binary_score(
     trans = _apply_mask(tf.cast(trans, dtype), transition_mask, FORBIDDEN_SCORE)  # [K, K]
     num_tags = tf.shape(trans)[0]
     tags = tf.cast(tag_indices, tf.int32)
+    if tags.shape.rank == 2 and tags.shape[1] == 0:  # static empty time axis
+        return tf.zeros(tf.shape(tags)[:1], dtype)
     max_len = tf.shape(tags)[1]
     lengths = tf.clip_by_value(tf.cast(sequence_lengths, tf.int32), 0, max_len)  # [B]
     mask = tf.sequence_mask(lengths, max_len)  # [B, T]
@@ -422,7 +423,7 @@ def crf_forward(
 
 
 def _log_norm(crf: _Crf) -> tf.Tensor:
-    if crf.max_len == 0:
+    if crf.max_len == 0:  # static empty time axis (None when dynamic)
         return tf.zeros(tf.shape(crf.inputs)[:1], crf.dtype)
     alpha0 = crf.inputs[:, 0] + crf.start  # [B, K]
     alpha = _forward_final(crf.inputs[:, 1:], alpha0, crf.trans, crf.lengths - 1)  # [B, K]
@@ -542,7 +543,7 @@ def _forward_backward(crf: _Crf):
     x = crf.inputs  # [B, T, K]
     batch = tf.shape(x)[0]
     k = tf.shape(x)[2]
-    if crf.max_len == 0:
+    if crf.max_len == 0:  # static empty time axis (None when dynamic)
         empty = tf.zeros([batch, 0, k], crf.dtype)
         return empty, empty, tf.zeros([batch], crf.dtype)
     x_tm = tf.transpose(x, [1, 0, 2])  # [T, B, K]
@@ -780,7 +781,7 @@ def _decode_crf(potentials, transition_params, sequence_length, kw) -> _Crf:
 def _viterbi(crf: _Crf) -> tuple[tf.Tensor, tf.Tensor]:
     x = crf.inputs  # [B, T, K]
     batch = tf.shape(x)[0]
-    if crf.max_len == 0:
+    if crf.max_len == 0:  # static empty time axis (None when dynamic)
         return tf.zeros([batch, 0], tf.int32), tf.zeros([batch], tf.float32)
     x_tm = tf.transpose(x, [1, 0, 2])  # [T, B, K]
     n = _static_or_dynamic(x_tm, 0)
@@ -864,8 +865,15 @@ def _viterbi_nbest(crf: _Crf, k: int) -> tuple[tf.Tensor, tf.Tensor]:
     x = crf.inputs  # [B, T, K]
     batch = tf.shape(x)[0]
     num_tags = tf.shape(x)[2]
-    if crf.max_len == 0:
-        return tf.zeros([batch, k, 0], tf.int32), tf.zeros([batch, k], crf.dtype)
+    if crf.max_len == 0:  # static empty time axis (None when dynamic)
+        empty = tf.concat(
+            [
+                tf.zeros([batch, 1], crf.dtype),
+                tf.fill([batch, k - 1], tf.constant(-np.inf, crf.dtype)),
+            ],
+            axis=1,
+        )  # [B, k]: one empty path of score 0
+        return tf.zeros([batch, k, 0], tf.int32), empty
     neg_inf = tf.constant(-np.inf, crf.dtype)
     x_tm = tf.transpose(x, [1, 0, 2])  # [T, B, K]
     n = _static_or_dynamic(x_tm, 0)

@@ -571,3 +571,46 @@ def test_compiled_wrappers_match_plain_functions():
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="`k` must be a positive integer"):
         compiled.crf_decode_nbest(x, trans, lengths, 0)
+
+
+def test_dynamic_time_dimension_in_graph():
+    case = Case(3, 5, seed=61)
+    x, trans, lengths = case.tensors()
+    tags = np.where(case.tags >= 0, case.tags, 0)
+    spec = [
+        tf.TensorSpec([None, None, 3], tf.float32),
+        tf.TensorSpec([None, None], tf.int64),
+        tf.TensorSpec([None], tf.int32),
+    ]
+
+    @tf.function(input_signature=spec, autograph=False)
+    def run(x, tags, lengths):
+        ll, _ = crf_log_likelihood(x, tags, lengths, trans)
+        decoded, best = crf_decode(x, trans, lengths)
+        nbest, _ = crf_decode_nbest(x, trans, lengths, 2)
+        return ll, decoded, best, nbest, crf_marginals(x, trans, lengths)
+
+    got = run(x, tags, lengths)
+    want = (
+        crf_log_likelihood(x, tags, lengths, trans)[0],
+        *crf_decode(x, trans, lengths),
+        crf_decode_nbest(x, trans, lengths, 2)[0],
+        crf_marginals(x, trans, lengths),
+    )
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_empty_time_axis():
+    x = np.zeros((2, 0, 3), np.float32)
+    tags = np.zeros((2, 0), np.int32)
+    kw = {"start_transitions": np.ones(3), "end_transitions": np.ones(3)}
+    trans = np.ones((3, 3))
+    ll, _ = crf_log_likelihood(x, tags, [0, 0], trans, **kw)
+    decoded, best = crf_decode(x, trans, [0, 0], **kw)
+    nbest, nscores = crf_decode_nbest(x, trans, [0, 0], 2, **kw)
+    np.testing.assert_array_equal(ll.numpy(), [0.0, 0.0])
+    assert decoded.shape == (2, 0) and nbest.shape == (2, 2, 0)
+    np.testing.assert_array_equal(best.numpy(), [0.0, 0.0])
+    np.testing.assert_array_equal(nscores.numpy(), [[0.0, -np.inf]] * 2)
+    assert crf_marginals(x, trans, [0, 0], **kw).shape == (2, 0, 3)
