@@ -119,6 +119,7 @@ def test_logical_cpus_too_late_is_a_config_error() -> None:
     assert "already initialised" in done.stdout
 
 
+@pytest.mark.slow
 def test_mirrored_two_logical_cpus_matches_one_device(tmp_path) -> None:
     done = _python(MIRRORED_SCRIPT.format(repo=str(REPO), tmp=str(tmp_path), clip=0.5))
     assert done.returncode == 0, done.stderr[-3000:]
