@@ -40,9 +40,11 @@ def _op(name: str) -> Any:
     """Returns ``ner_crf.crf.ops.<name>``, AutoGraph-converted when building a graph.
 
     Keras traces some graphs with ``autograph=False`` (``model.export`` serving functions). The
-    ops branch in Python on the time dimension, which is a tensor when it is not static, so in
-    graph mode we call a converted copy (``tf.autograph.to_graph``), where such branches
-    become ``tf.cond``; eagerly the plain function runs.
+    ops branch in Python on the time length (``if crf.max_len == 0``), which is a tensor when
+    the time dimension is not static, so in graph mode we call a converted copy
+    (``tf.autograph.to_graph``), where such branches become ``tf.cond``; eagerly the plain
+    function runs. ``crf_decode`` cannot be converted (its early return does not define every
+    loop variable), so :meth:`CRF.decode` uses :func:`_viterbi_dynamic` in that case.
     """
     if tf.executing_eagerly():
         return getattr(crf_ops, name)

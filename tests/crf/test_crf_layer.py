@@ -512,6 +512,23 @@ def test_decode_in_graph_with_unknown_time_dimension(autograph):
     empty_tags, empty_scores = graph_decode(np.zeros((2, 0, K), np.float32), np.zeros((2, 0), bool))
     assert empty_tags.shape == (2, 0) and (empty_scores.numpy() == 0).all()
 
+    gold = np.ones(emissions.shape[:2], np.int32)
+    others = {
+        "log_likelihood": lambda p, m: crf.log_likelihood(p, tf.ones(tf.shape(m), tf.int32), m),
+        "marginals": crf.marginals,
+        "decode_nbest": lambda p, m: crf.decode_nbest(p, 2, m)[1],
+    }
+    expected = {
+        "log_likelihood": crf.log_likelihood(emissions, gold, mask),
+        "marginals": crf.marginals(emissions, mask),
+        "decode_nbest": crf.decode_nbest(emissions, 2, mask)[1],
+    }
+    for name, fn in others.items():
+        graph_fn = tf.function(fn, input_signature=spec, autograph=autograph)
+        np.testing.assert_allclose(
+            graph_fn(emissions, mask).numpy(), expected[name].numpy(), rtol=1e-5, err_msg=name
+        )
+
 
 def test_fit_evaluate_predict_on_padded_tf_data_batches():
     """tf.data padded batches have an unknown time dimension inside the traced functions."""
