@@ -8,6 +8,7 @@ transition constraints, and wires the negative log-likelihood into Keras' compil
 from __future__ import annotations
 
 import logging
+import numbers
 import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -124,9 +125,11 @@ def _viterbi_dynamic(
 
 
 def _check_tag_index(value: Any, num_tags: int, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < num_tags:
+    # numbers.Integral also admits NumPy integers (constraint helpers may produce them).
+    valid = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+    if not valid or not 0 <= value < num_tags:
         raise ConfigError(f"{what} must be a tag index in [0, {num_tags - 1}], received {value!r}")
-    return value
+    return int(value)
 
 
 def _normalise_pairs(
@@ -136,7 +139,7 @@ def _normalise_pairs(
         return None
     result: list[list[int]] = []
     for pair in pairs:
-        if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
+        if isinstance(pair, (str, bytes)) or np.ndim(pair) != 1 or len(pair) != 2:
             raise ConfigError(
                 f"`allowed_transitions` must be a list of [from, to] pairs, received {pair!r}"
             )

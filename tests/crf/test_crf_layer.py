@@ -558,3 +558,16 @@ def test_fit_evaluate_predict_on_padded_tf_data_batches():
         ]
     )
     np.testing.assert_array_equal(predicted[x != 0], y[x != 0])
+
+
+def test_constraints_accept_numpy_and_tuples_and_store_plain_ints():
+    crf = CRF(
+        3,
+        allowed_transitions=np.array([[0, 1], [1, 2]]),
+        allowed_start=(np.int64(0),),
+        allowed_end=[np.int32(2), 1],
+    )
+    config = crf.get_config()
+    assert config["allowed_transitions"] == [[0, 1], [1, 2]]
+    assert config["allowed_start"] == [0] and config["allowed_end"] == [1, 2]
+    json.dumps(config)
