@@ -77,7 +77,8 @@ class Entity:
         end: Character offset just past its last character.
         label: The entity type (``PER``, ...).
         text: ``document.text[start:end]``.
-        score: Posterior probability of the entity under the CRF, in (0, 1].
+        score: Posterior probability of the entity under the CRF, in (0, 1] (None when the
+            prediction was made without probabilities).
         token_start: Index of its first token in ``document.tokens``.
         token_end: Index just past its last token.
     """
@@ -86,7 +87,7 @@ class Entity:
     end: int
     label: str
     text: str
-    score: float
+    score: float | None
     token_start: int
     token_end: int
 
@@ -365,12 +366,13 @@ class SentenceResult:
 
     Attributes:
         tags: One tag per token.
-        entities: ``(token_start, token_end, label, probability)``.
+        entities: ``(token_start, token_end, label, probability)``; the probability is None
+            when it was not computed.
         n_best: ``(tags, probability)`` best first (empty unless asked for).
     """
 
     tags: list[str]
-    entities: list[tuple[int, int, str, float]] = field(default_factory=list)
+    entities: list[tuple[int, int, str, float | None]] = field(default_factory=list)
     n_best: list[tuple[list[str], float]] = field(default_factory=list)
 
 
@@ -588,14 +590,16 @@ class Predictor:
         Args:
             sentences: Token lists; empty ones give an empty result.
             scores: Compute entity probabilities and n-best lists (forward-backward); without
-                it only the Viterbi tags are computed and entities get no probability.
+                it only the Viterbi tags are computed and entities get probability None.
 
         Returns:
             One :class:`SentenceResult` per sentence.
         """
         names = self.tag_names
         results = [SentenceResult(tags=[]) for _ in sentences]
+        # Pieces are batched by length, so fill one result per piece and merge them in order.
         pieces = self._pieces(sentences)
+        parts = [SentenceResult(tags=[]) for _ in pieces]
         lengths = [end - first for _, first, end in pieces]
         for batch in self._batches(lengths):
             token_lists = [sentences[pieces[i][0]][pieces[i][1] : pieces[i][2]] for i in batch]
@@ -603,13 +607,17 @@ class Predictor:
             if not scores:
                 tags = self._decode(features).numpy()  # [B, T]
                 for row, index in enumerate(batch):
-                    results[pieces[index][0]].tags.extend(
-                        names[t] for t in tags[row, : lengths[index]]
+                    _, first, _ = pieces[index]
+                    piece_tags = [names[t] for t in tags[row, : lengths[index]]]
+                    parts[index].entities.extend(
+                        (first + s, first + e, label, None)
+                        for s, e, label in get_spans(piece_tags, self.scheme)
                     )
+                    parts[index].tags.extend(piece_tags)
                 continue
             out = {key: value.numpy() for key, value in self._analyse(features).items()}
             for row, index in enumerate(batch):
-                sentence, first, _ = pieces[index]
+                _, first, _ = pieces[index]
                 n = lengths[index]
                 piece_tags = [names[t] for t in out["tags"][row, :n]]
                 tables = _CrfTables(
@@ -621,7 +629,7 @@ class Predictor:
                     start=self._start,
                     end=self._end,
                 )
-                result = results[sentence]
+                result = parts[index]
                 for span_start, span_end, label in get_spans(piece_tags, self.scheme):
                     log_p = entity_log_prob(tables, names, self.scheme, span_start, span_end, label)
                     # Clip rounding noise: a probability, and never 0 for the Viterbi path.
@@ -639,6 +647,10 @@ class Predictor:
                         path = [names[t] for t in out["nbest_tags"][row, rank, :n]]
                         probability = math.exp(min(score - tables.log_z, 0.0))
                         result.n_best.append((path, probability))
+        for (sentence, _, _), part in zip(pieces, parts, strict=True):
+            results[sentence].tags.extend(part.tags)
+            results[sentence].entities.extend(part.entities)
+            results[sentence].n_best.extend(part.n_best)
         return results
 
 
