@@ -36,3 +36,22 @@ format: install
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache runs
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# ner-crf commands on the sample data (override CONFIG / RUN / DATA / INPUT / ARGS on the command line,
+# e.g. `make train CONFIG=configs/conll2003.yaml ARGS="--set training.epochs=5"`).
+CONFIG ?= configs/default.yaml
+RUN    ?= runs/default
+DATA   ?= data/test.txt
+INPUT  ?= -
+ARGS   ?=
+
+.PHONY: train evaluate predict
+
+train: install
+	$(BIN)/ner-crf train --config $(CONFIG) $(ARGS)
+
+evaluate: install
+	$(BIN)/ner-crf evaluate --model $(RUN) $(DATA) $(ARGS)
+
+predict: install
+	$(BIN)/ner-crf predict --model $(RUN) $(INPUT) $(ARGS)
