@@ -422,13 +422,120 @@ def crf_forward(
     return _forward_final(inputs, state, trans, valid)
 
 
+def _alpha_table(x_tm: tf.Tensor, trans: tf.Tensor, start: tf.Tensor, lengths: tf.Tensor):
+    """Forward recursion keeping every step.
+
+    Args:
+        x_tm: [T, B, K] time-major unary scores (T >= 1).
+        trans: [K, K] transitions.
+        start: [K] start scores.
+        lengths: [B] lengths.
+
+    Returns:
+        alphas: [T, B, K]; positions ``t >= length`` carry the alpha of ``length - 1``.
+        alpha_last: [B, K] the alpha at ``length - 1``.
+    """
+    n = _static_or_dynamic(x_tm, 0)
+    step = _LseStep(trans)
+    alpha0 = x_tm[0] + start  # [B, K]
+
+    def body(t, alpha, ta):
+        new_alpha = x_tm[t] + step(alpha)  # [B, K]
+        alpha = tf.where((t < lengths)[:, tf.newaxis], new_alpha, alpha)  # [B, K]
+        return t + 1, alpha, ta.write(t, alpha)
+
+    ta = tf.TensorArray(x_tm.dtype, size=n, element_shape=alpha0.shape).write(0, alpha0)
+    _, alpha_last, ta = tf.while_loop(
+        lambda t, *_: t < n, body, (tf.constant(1), alpha0, ta), maximum_iterations=n
+    )
+    return ta.stack(), alpha_last
+
+
+def _beta_table(x_tm: tf.Tensor, trans: tf.Tensor, end: tf.Tensor, lengths: tf.Tensor):
+    """Backward recursion: [T, B, K] betas, equal to ``end`` at ``t >= length - 1``."""
+    n = _static_or_dynamic(x_tm, 0)
+    step = _LseStep(tf.transpose(trans))
+    end = tf.broadcast_to(end, tf.shape(x_tm)[1:])  # [B, K]
+
+    def body(t, beta, ta):
+        # beta_t[i] = logsumexp_j(trans[i, j] + x_{t+1}[j] + beta_{t+1}[j]) while t + 1 < length.
+        new_beta = step(x_tm[t + 1] + beta)  # [B, K]
+        beta = tf.where((t + 1 < lengths)[:, tf.newaxis], new_beta, end)  # [B, K]
+        return t - 1, beta, ta.write(t, beta)
+
+    ta = tf.TensorArray(x_tm.dtype, size=n, element_shape=end.shape).write(n - 1, end)
+    _, _, ta = tf.while_loop(lambda t, *_: t >= 0, body, (n - 2, end, ta), maximum_iterations=n)
+    return ta.stack()
+
+
 def _log_norm(crf: _Crf) -> tf.Tensor:
+    """log Z with a forward-backward gradient (exact, no autodiff through the time loop).
+
+    Differentiating through the loop would also differentiate the underflow fallback branch of
+    :class:`_LseStep` at every step, which is several times slower under XLA. The gradient is
+    first-order only.
+    """
     if crf.max_len == 0:  # static empty time axis (None when dynamic)
         return tf.zeros(tf.shape(crf.inputs)[:1], crf.dtype)
-    alpha0 = crf.inputs[:, 0] + crf.start  # [B, K]
-    alpha = _forward_final(crf.inputs[:, 1:], alpha0, crf.trans, crf.lengths - 1)  # [B, K]
-    log_z = _logsumexp(alpha + crf.end, axis=1)  # [B]
-    return tf.where(crf.lengths > 0, log_z, tf.zeros_like(log_z))
+    lengths = crf.lengths  # [B]
+    nonempty = lengths > 0  # [B]
+
+    @tf.custom_gradient
+    def log_norm(x, trans, start, end):
+        x_tm = tf.transpose(x, [1, 0, 2])  # [T, B, K]
+        alphas, alpha_last = _alpha_table(x_tm, trans, start, lengths)  # [T, B, K], [B, K]
+        log_z = _logsumexp(alpha_last + end, axis=1)  # [B]
+        log_z = tf.where(nonempty, log_z, tf.zeros_like(log_z))
+
+        def grad(dz):
+            dz = tf.where(nonempty, dz, tf.zeros_like(dz))  # [B]
+            betas = _beta_table(x_tm, trans, end, lengths)  # [T, B, K]
+            valid = tf.transpose(tf.sequence_mask(lengths, tf.shape(x_tm)[0]))  # [T, B]
+            log_p = alphas + betas - log_z[:, tf.newaxis]  # [T, B, K] log marginals
+            post = tf.where(valid[:, :, tf.newaxis], tf.exp(log_p), tf.zeros_like(log_p))
+            post = post * dz[:, tf.newaxis]  # [T, B, K]
+            d_x = tf.transpose(post, [1, 0, 2])  # [B, T, K]
+            d_start = tf.reduce_sum(post[0], axis=0)  # [K]
+            log_last = alpha_last + end - log_z[:, tf.newaxis]  # [B, K]
+            p_last = tf.where(nonempty[:, tf.newaxis], tf.exp(log_last), tf.zeros_like(log_last))
+            d_end = tf.reduce_sum(p_last * dz[:, tf.newaxis], axis=0)  # [K]
+            # Pairwise marginals p(y_{t-1}=i, y_t=j) = u_i * E_ij * w_j for t = 1..T-1, with
+            # u = exp(alpha_{t-1} - m), E = exp(A - colmax), w = exp(x_t + beta_t - log_z + m +
+            # colmax): the sum over t and batch is one [K, T*B] x [T*B, K] matmul. w is bounded
+            # unless the forward sum underflowed (see _LseStep); then use the exact broadcast.
+            valid_pair = valid[1:, :, tf.newaxis]  # [T-1, B, 1]
+            m = tf.reduce_max(alphas[:-1], axis=2, keepdims=True)  # [T-1, B, 1]
+            col_max = tf.reduce_max(trans, axis=0)  # [K]
+            log_w = x_tm[1:] + betas[1:] - log_z[:, tf.newaxis] + m + col_max  # [T-1, B, K]
+            neg_inf = tf.constant(-np.inf, log_w.dtype)
+            log_w = tf.where(valid_pair, log_w, neg_inf)
+            limit = -math.log(float(np.finfo(log_w.dtype.as_numpy_dtype).tiny) * 1e8)
+            num_tags = tf.shape(trans)[0]
+
+            def fast_pairs():
+                u = tf.reshape(tf.exp(alphas[:-1] - m), [-1, num_tags])  # [(T-1)*B, K]
+                w = tf.exp(log_w) * dz[:, tf.newaxis]  # [T-1, B, K]
+                w = tf.reshape(w, [-1, num_tags])  # [(T-1)*B, K]
+                return tf.exp(trans - col_max) * tf.matmul(u, w, transpose_a=True)  # [K, K]
+
+            def exact_pairs():
+                log_pair = (
+                    alphas[:-1, :, :, tf.newaxis]
+                    + trans
+                    + (x_tm[1:] + betas[1:])[:, :, tf.newaxis, :]
+                    - log_z[:, tf.newaxis, tf.newaxis]
+                )  # [T-1, B, K, K]
+                pair = tf.where(
+                    valid_pair[..., tf.newaxis], tf.exp(log_pair), tf.zeros_like(log_pair)
+                )
+                return tf.reduce_sum(pair * dz[:, tf.newaxis, tf.newaxis], axis=[0, 1])  # [K, K]
+
+            d_trans = tf.cond(tf.reduce_any(log_w > limit), exact_pairs, fast_pairs)
+            return d_x, d_trans, d_start, d_end
+
+        return log_z, grad
+
+    return log_norm(crf.inputs, crf.trans, crf.start, crf.end)
 
 
 def crf_log_norm(
@@ -547,36 +654,10 @@ def _forward_backward(crf: _Crf):
         empty = tf.zeros([batch, 0, k], crf.dtype)
         return empty, empty, tf.zeros([batch], crf.dtype)
     x_tm = tf.transpose(x, [1, 0, 2])  # [T, B, K]
-    n = _static_or_dynamic(x_tm, 0)
     lengths = crf.lengths
-    fwd_step = _LseStep(crf.trans)
-    bwd_step = _LseStep(tf.transpose(crf.trans))
-
-    alpha0 = x_tm[0] + crf.start  # [B, K]
-
-    def fwd(t, alpha, ta):
-        new_alpha = x_tm[t] + fwd_step(alpha)  # [B, K]
-        alpha = tf.where((t < lengths)[:, tf.newaxis], new_alpha, alpha)  # [B, K]
-        return t + 1, alpha, ta.write(t, alpha)
-
-    ta = tf.TensorArray(crf.dtype, size=n, element_shape=alpha0.shape).write(0, alpha0)
-    _, alpha_last, ta = tf.while_loop(
-        lambda t, *_: t < n, fwd, (tf.constant(1), alpha0, ta), maximum_iterations=n
-    )
-    log_alpha = tf.transpose(ta.stack(), [1, 0, 2])  # [B, T, K]
-
-    end = tf.broadcast_to(crf.end, tf.shape(alpha0))  # [B, K]
-
-    def bwd(t, beta, ta):
-        # beta_t[i] = logsumexp_j(trans[i, j] + x_{t+1}[j] + beta_{t+1}[j]) while t + 1 < length.
-        new_beta = bwd_step(x_tm[t + 1] + beta)  # [B, K]
-        beta = tf.where((t + 1 < lengths)[:, tf.newaxis], new_beta, end)  # [B, K]
-        return t - 1, beta, ta.write(t, beta)
-
-    ta_b = tf.TensorArray(crf.dtype, size=n, element_shape=alpha0.shape).write(n - 1, end)
-    _, _, ta_b = tf.while_loop(lambda t, *_: t >= 0, bwd, (n - 2, end, ta_b), maximum_iterations=n)
-    log_beta = tf.transpose(ta_b.stack(), [1, 0, 2])  # [B, T, K]
-
+    alphas, alpha_last = _alpha_table(x_tm, crf.trans, crf.start, lengths)  # [T, B, K], [B, K]
+    log_alpha = tf.transpose(alphas, [1, 0, 2])  # [B, T, K]
+    log_beta = tf.transpose(_beta_table(x_tm, crf.trans, crf.end, lengths), [1, 0, 2])  # [B, T, K]
     log_z = _logsumexp(alpha_last + crf.end, axis=1)  # [B]
     log_z = tf.where(lengths > 0, log_z, tf.zeros_like(log_z))
     mask = crf.seq_mask()[:, :, tf.newaxis]  # [B, T, 1]
