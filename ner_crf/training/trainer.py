@@ -173,6 +173,8 @@ def train(
         write_dir = scratch
     try:
         trainer = _Trainer(cfg, strategy, write_dir, is_chief=worker.is_chief, progress=progress)
+        # Every worker resumes from the chief's checkpoint (a shared file system is assumed).
+        trainer.resume_keeper_dir = run_dir / "checkpoints"
         result = trainer.run(resume=resume)
     finally:
         if scratch is not None:
@@ -435,10 +437,13 @@ class _Trainer:
         history: list[dict[str, Any]] = []
         self.best_weights: list[Any] | None = None
         if resume:
-            meta = self.keeper.latest()
+            source = CheckpointKeeper(
+                getattr(self, "resume_keeper_dir", self.keeper.directory), self.checkpoint
+            )
+            meta = source.latest()
             if meta is None:  # checked in train(); the pointer vanished since
-                raise ResumeError(f"cannot resume: no checkpoint in {self.keeper.directory}")
-            self.keeper.restore(meta)
+                raise ResumeError(f"cannot resume: no checkpoint in {source.directory}")
+            source.restore(meta)
             history = list(meta.get("history", []))
             logger.info(
                 "resumed %s after epoch %d (step %d, best dev F1 %s)",
@@ -611,6 +616,7 @@ class _Trainer:
                     )
         finally:
             if bar is not None:
+                bar.refresh()  # show the final loss and speed even on very short epochs
                 bar.close()
         seconds = time.perf_counter() - start
         return {

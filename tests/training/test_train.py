@@ -156,12 +156,15 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch) ->
     assert [row["epoch"] for row in metrics["history"]] == [1]
 
 
-def test_mixed_precision_runs_an_epoch(tmp_path) -> None:
+def test_mixed_precision_runs_an_epoch_with_progress_bar(tmp_path, capsys) -> None:
     import keras
 
     before = keras.config.dtype_policy().name
     cfg = tiny_config(tmp_path, epochs=1, mixed_precision=True)
-    result = train(cfg, progress=False)
+    result = train(cfg, progress=True)
+    captured = capsys.readouterr()
+    assert "epoch 1/1" in captured.err and "tok_s" in captured.err  # tqdm on stderr
+    assert captured.out == ""
     assert keras.config.dtype_policy().name == before  # the global policy is restored
     assert np.isfinite(result.history[0]["loss"]) and result.history[0]["loss"] > 0
     assert result.best_dev_f1 is not None
