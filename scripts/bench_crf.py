@@ -135,6 +135,10 @@ def main() -> None:
         f"intra={tf.config.threading.get_intra_op_parallelism_threads()}, "
         f"load average {os.getloadavg()[0]:.2f}, reps={args.reps}"
     )
+    # Floor: the cost of dispatching any compiled call and fetching its result on this machine.
+    tiny = tf.function(lambda a: tf.reduce_sum(a), jit_compile=True)
+    floor_ms = median_ms(tiny, (tf.zeros([32, 40, 9]),), args.reps)
+    print(f"overhead of an empty jit_compile call: {floor_ms:.3f} ms")
     header = (
         f"{'shape':>14} {'what':>8} {'ours(XLA)':>10} {'scan ref':>10} {'ref/ours':>9} "
         f"{'Addons':>8} {'Addons/ours':>12}"
@@ -148,6 +152,13 @@ def main() -> None:
         lengths = tf.constant(rng.integers(5, max_len + 1, size=batch), tf.int32)
         tags = tf.constant(rng.integers(0, num_tags, size=(batch, max_len)), tf.int32)
         reps = args.reps if batch * max_len < 10000 else max(5, args.reps // 3)
+        # Sanity check: both implementations agree before they are timed.
+        ours_ll = ours[0](inputs, tags, lengths, trans)[0].numpy()
+        ref_ll = ref[0](inputs, tags, lengths, trans)[0].numpy()
+        ours_tags = ours[1](inputs, trans, lengths)[0].numpy()
+        ref_tags = ref[1](inputs, trans, lengths)[0].numpy()
+        if not np.isclose(ours_ll, ref_ll, rtol=1e-4) or (ours_tags != ref_tags).any():
+            raise SystemExit(f"{shape}: ner_crf.crf and the reference disagree")
         addons = ADDONS_MS.get((batch, max_len, num_tags), (float("nan"), float("nan")))
         for what, idx, call_args in (
             ("nll+grad", 0, (inputs, tags, lengths, trans)),
@@ -159,6 +170,7 @@ def main() -> None:
                 f"{shape:>14} {what:>8} {ours_ms:10.2f} {ref_ms:10.2f} {ref_ms / ours_ms:8.1f}x "
                 f"{addons[idx]:8.1f} {addons[idx] / ours_ms:11.1f}x"
             )
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
