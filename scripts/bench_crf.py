@@ -131,6 +131,7 @@ def main() -> None:
     ours = make_fns(lambda *a: crf_log_likelihood(*a)[0], crf_decode, jit=True)
     ref = make_fns(ref_log_likelihood, ref_decode, jit=False)
     print(
+        f"TensorFlow {tf.__version__}, "
         f"CPU threads: inter={tf.config.threading.get_inter_op_parallelism_threads()} "
         f"intra={tf.config.threading.get_intra_op_parallelism_threads()}, "
         f"load average {os.getloadavg()[0]:.2f}, reps={args.reps}"

@@ -26,8 +26,16 @@ Conventions shared by every function:
 
 Every function runs eagerly, inside ``tf.function`` and under ``tf.function(jit_compile=True)``;
 time loops are ``tf.while_loop`` over a time-major copy of the inputs (no Python loop over time).
-For the XLA speed-up wrap calls in ``tf.function(jit_compile=True)`` or use the ready-made wrappers
-in :mod:`ner_crf.crf.compiled`.
+The time length may be unknown when tracing (then it must be >= 1 at run time); a static length
+of 0 is allowed. For the XLA speed-up wrap calls in ``tf.function(jit_compile=True)`` or use the
+ready-made wrappers in :mod:`ner_crf.crf.compiled`.
+
+Numerics: the forward/backward recursions use ``log(exp(alpha - max) @ exp(A - colmax))`` (one
+small matmul per step) and fall back to the exact broadcast log-sum-exp wherever that sum could
+underflow, so results are exact (to float rounding) in every case. The gradient of the
+log-normaliser (hence of :func:`crf_log_likelihood`) is computed by forward-backward
+(``tf.custom_gradient``: marginals for the inputs and start/end scores, pairwise marginals for the
+transitions), not by differentiating through the loop; it is first-order only (no Hessians).
 """
 
 from __future__ import annotations
