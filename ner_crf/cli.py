@@ -319,11 +319,19 @@ def predict(
             documents = raw_documents(lines)
         scores = output_format == "jsonl" or n_best > 0
         tagged = predict_documents(predictor, documents, scores=scores)
-        for written, document in enumerate(tagged, start=1):
-            out.write(format_document(document, output_format, n_best=n_best > 0).encode("utf-8"))
-            if written % batch_size == 0:
-                out.flush()
-        out.flush()
+        try:
+            for written, document in enumerate(tagged, start=1):
+                text = format_document(document, output_format, n_best=n_best > 0)
+                out.write(text.encode("utf-8"))
+                if written % batch_size == 0:
+                    out.flush()
+            out.flush()
+        except BrokenPipeError:
+            # The reader went away (`ner-crf predict ... | head`): stop quietly.
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(code=0) from None
 
 
 # --------------------------------------------------------------------------------------------

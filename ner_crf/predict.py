@@ -481,53 +481,8 @@ class Predictor:
                 out["nbest_scores"] = best_scores  # [B, k]
             return out
 
-        self._decode_fn = decode
-        self._analyse_fn = analyse
-        self._static: dict[tuple[str, int], Any] = {}
-        self._dynamic_ok = True
-
-    # --- model calls ---------------------------------------------------------------------------
-
-    def _call(self, name: str, features: dict[str, np.ndarray]) -> Any:
-        """Runs ``decode`` or ``analyse``; one trace for every shape when the CRF ops allow it.
-
-        If tracing with a dynamic time dimension fails (a CRF op that needs a static length),
-        the time dimension is padded up to a bucket (multiple of 16, then powers of two) and one
-        function per bucket is traced.
-        """
-        import tensorflow as tf
-
-        function = self._decode_fn if name == "decode" else self._analyse_fn
-        if self._dynamic_ok:
-            try:
-                return function(features)
-            except (ValueError, tf.errors.OperatorNotAllowedInGraphError) as error:
-                logger.debug("dynamic-length trace failed (%s); using length buckets", error)
-                self._dynamic_ok = False
-        time = features["words"].shape[1]
-        bucket = -(-time // 16) * 16 if time <= 256 else 1 << (time - 1).bit_length()
-        padded = {
-            key: np.pad(value, [(0, 0), (0, bucket - time)] + [(0, 0)] * (value.ndim - 2))
-            for key, value in features.items()
-        }
-        key = (name, bucket)
-        if key not in self._static:
-            spec = {
-                "words": tf.TensorSpec([None, bucket], tf.int32),
-                "chars": tf.TensorSpec([None, bucket, None], tf.int32),
-                "casing": tf.TensorSpec([None, bucket], tf.int32),
-            }
-            self._static[key] = tf.function(function.python_function, input_signature=[spec])
-        out = self._static[key](padded)
-        if name == "decode":
-            return out[:, :time]
-        return {k: _cut(k, v, time) for k, v in out.items()}
-
-    def _decode(self, features: dict[str, np.ndarray]) -> Any:
-        return self._call("decode", features)
-
-    def _analyse(self, features: dict[str, np.ndarray]) -> Any:
-        return self._call("analyse", features)
+        self._decode = decode  # features -> int32 [B, T] tags
+        self._analyse = analyse  # features -> dict of tags, emissions, alpha, beta, log_z, ...
 
     # --- batching ------------------------------------------------------------------------------
 
@@ -652,15 +607,6 @@ class Predictor:
             results[sentence].entities.extend(part.entities)
             results[sentence].n_best.extend(part.n_best)
         return results
-
-
-def _cut(name: str, value: Any, time: int) -> Any:
-    """Drops the time padding added for a length bucket."""
-    if name == "nbest_tags":
-        return value[:, :, :time]  # [B, k, T]
-    if name in ("nbest_scores", "log_z"):
-        return value
-    return value[:, :time]
 
 
 # --------------------------------------------------------------------------------------------
