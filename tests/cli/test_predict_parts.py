@@ -177,3 +177,41 @@ def test_png_encoder_round_trip():
     raw = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), np.uint8).reshape(5, 1 + 7 * 3)
     assert (raw[:, 0] == 0).all()
     np.testing.assert_array_equal(raw[:, 1:].reshape(5, 7, 3), pixels)
+
+
+class _CountingPredictor:
+    """Stands in for `Predictor`: tags every token O and records the batches it is given."""
+
+    batch_size = 3
+
+    def __init__(self):
+        self.calls: list[int] = []
+
+    def predict(self, sentences, *, scores=True):
+        from ner_crf.predict import SentenceResult
+
+        self.calls.append(len(sentences))
+        return [SentenceResult(tags=["O"] * len(tokens)) for tokens in sentences]
+
+
+def test_predict_documents_streams_in_order():
+    """Documents come out batch by batch, in input order, without reading the input ahead."""
+    from ner_crf.predict import predict_documents
+
+    read = 0
+
+    def lines():
+        nonlocal read
+        for number in itertools.count(1):
+            read += 1
+            yield ("-", number, "" if number % 4 == 0 else f"w{number} x . Next one {number} .")
+
+    predictor = _CountingPredictor()
+    stream = predict_documents(predictor, raw_documents(lines()))
+    first = list(itertools.islice(stream, 5))
+    assert [doc.line for doc in first] == [1, 2, 3, 4, 5]
+    assert read <= 6  # two sentences per non-empty line: a flush every second line
+    assert all(size <= 4 for size in predictor.calls)
+    for doc in first:
+        assert len(doc.tags) == len(doc.tokens)
+        assert (doc.tokens == []) == (doc.line % 4 == 0)
