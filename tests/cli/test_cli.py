@@ -126,6 +126,21 @@ def test_train_writes_run_and_prints_summary(trained):
     assert dev_f1 > 0.2  # the tiny model does learn something in one epoch
 
 
+def test_train_resume_and_existing_run_dir(trained, tmp_path):
+    run_dir, _ = trained
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    again = invoke(["train", "--config", CONFIG, *sets(TINY), "--output-dir", copy])
+    assert_error(again, 2, "already holds a training run", "--resume")
+    more = [*TINY[:-1], "training.epochs=2", TINY[-1]]
+    resumed = invoke(["train", "-c", CONFIG, *sets(more), "-o", copy, "--resume"])
+    assert resumed.exit_code == 0, resumed.stderr
+    assert "2 epoch(s) completed" in resumed.stdout
+    assert "epoch 2/2" in resumed.stderr and "epoch 1/2" not in resumed.stderr
+    history = json.loads((copy / "metrics.json").read_text(encoding="utf-8"))["history"]
+    assert [row["epoch"] for row in history] == [1, 2]
+
+
 # --------------------------------------------------------------------------------------------
 # evaluate
 # --------------------------------------------------------------------------------------------
