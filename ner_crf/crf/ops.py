@@ -521,7 +521,9 @@ def _log_norm(crf: _Crf) -> tf.Tensor:
             num_tags = tf.shape(trans)[0]
 
             def fast_pairs():
-                u = tf.reshape(tf.exp(alphas[:-1] - m), [-1, num_tags])  # [(T-1)*B, K]
+                u = tf.exp(alphas[:-1] - m)  # [T-1, B, K]
+                u = tf.where(valid_pair, u, tf.zeros_like(u))  # padding may hold inf / NaN
+                u = tf.reshape(u, [-1, num_tags])  # [(T-1)*B, K]
                 w = tf.exp(log_w) * dz[:, tf.newaxis]  # [T-1, B, K]
                 w = tf.reshape(w, [-1, num_tags])  # [(T-1)*B, K]
                 return tf.exp(trans - col_max) * tf.matmul(u, w, transpose_a=True)  # [K, K]

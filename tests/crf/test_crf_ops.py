@@ -624,3 +624,30 @@ def test_empty_time_axis():
     np.testing.assert_array_equal(best.numpy(), [0.0, 0.0])
     np.testing.assert_array_equal(nscores.numpy(), [[0.0, -np.inf]] * 2)
     assert crf_marginals(x, trans, [0, 0], **kw).shape == (2, 0, 3)
+
+
+def test_nan_and_inf_in_padding_do_not_leak():
+    case = Case(4, 5, seed=71, constraints=None)
+    x = case.x.copy()
+    for b, n in enumerate(case.lengths):
+        x[b, n:] = np.nan
+        x[b, n:, 0] = np.inf
+    xt = tf.constant(x, tf.float32)
+    trans = tf.constant(case.trans, tf.float32)
+    kw = case.kwargs()
+    with tf.GradientTape() as tape:
+        tape.watch([xt, trans])
+        ll, _ = crf_log_likelihood(xt, case.tags, case.lengths, trans, **kw)
+        total = tf.reduce_sum(ll)
+    grads = tape.gradient(total, [xt, trans])
+    clean, _ = crf_log_likelihood(
+        np.nan_to_num(x, posinf=0.0), case.tags, case.lengths, trans, **kw
+    )
+    np.testing.assert_allclose(ll.numpy(), clean.numpy(), rtol=1e-6)
+    assert all(np.isfinite(g.numpy()).all() for g in grads)
+    for out in (
+        crf_decode(xt, trans, case.lengths, **kw)[1],
+        crf_decode_nbest(xt, trans, case.lengths, 2, **kw)[1][:, 0],
+        crf_marginals(xt, trans, case.lengths, **kw),
+    ):
+        assert np.isfinite(out.numpy()).all()
