@@ -17,6 +17,14 @@ The schedule depends only on the optimizer's iteration counter, so a resumed run
 
 Gradient clipping is not configured on the Keras optimizer: the trainer clips the all-reduced
 (global) gradient itself, because Keras 3 clips before its cross-replica all-reduce.
+
+Adam and AdamW run their per-variable update as TensorFlow's fused ``ResourceApplyAdam`` kernel
+(:class:`FusedAdam`, :class:`FusedAdamW`): the same arithmetic as Keras' Adam
+(``m += (g - m)(1 - b1)``, ``v += (g^2 - v)(1 - b2)``,
+``w -= lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) + eps)``) in one multi-threaded kernel
+instead of about ten element-wise ops per variable, which took more time than the forward and
+backward pass for the 2M-parameter word embedding on CPU. The slots, iteration counter and
+checkpoint layout are Keras' own (the subclasses only override ``update_step``).
 """
 
 from __future__ import annotations
@@ -100,6 +108,65 @@ class NerLearningRate(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
+class _FusedAdamUpdate:
+    """Mixin: ``update_step`` of Keras' Adam as one ``ResourceApplyAdam`` kernel (TF backend).
+
+    Reads the slots the way ``keras.optimizers.Adam.update_step`` itself does
+    (``_momentums`` / ``_velocities`` at ``_get_variable_index``); when those are not there (a
+    Keras change) or AMSGrad is on, it falls back to the stock update.
+    """
+
+    def update_step(self, gradient, variable, learning_rate):  # noqa: D102
+        import tensorflow as tf
+
+        momentums = getattr(self, "_momentums", None)
+        velocities = getattr(self, "_velocities", None)
+        handle = getattr(variable, "handle", None)
+        if self.amsgrad or momentums is None or velocities is None or handle is None:
+            return super().update_step(gradient, variable, learning_rate)
+        index = self._get_variable_index(variable)
+        m = _tf_variable(momentums[index])
+        v = _tf_variable(velocities[index])
+        dtype = variable.dtype
+        if isinstance(gradient, tf.IndexedSlices):
+            gradient = tf.convert_to_tensor(gradient)  # sums repeated rows
+        step = tf.cast(self.iterations + 1, dtype)
+        beta_1 = tf.cast(self.beta_1, dtype)
+        beta_2 = tf.cast(self.beta_2, dtype)
+        tf.raw_ops.ResourceApplyAdam(
+            var=handle,
+            m=m.handle,
+            v=v.handle,
+            beta1_power=tf.pow(beta_1, step),
+            beta2_power=tf.pow(beta_2, step),
+            lr=tf.cast(learning_rate, dtype),
+            beta1=beta_1,
+            beta2=beta_2,
+            epsilon=tf.cast(self.epsilon, dtype),
+            grad=tf.cast(gradient, dtype),
+            use_locking=False,
+        )
+        return None
+
+
+def _tf_variable(variable: Any) -> Any:
+    """The TensorFlow variable behind a Keras variable (a ``MirroredVariable`` when mirrored)."""
+    return getattr(variable, "value", variable) if not hasattr(variable, "handle") else variable
+
+
+@keras.saving.register_keras_serializable(package="ner_crf")
+class FusedAdam(_FusedAdamUpdate, keras.optimizers.Adam):
+    """``keras.optimizers.Adam`` with the fused TensorFlow update kernel (same arguments)."""
+
+
+@keras.saving.register_keras_serializable(package="ner_crf")
+class FusedAdamW(_FusedAdamUpdate, keras.optimizers.AdamW):
+    """``keras.optimizers.AdamW`` with the fused TensorFlow update kernel (same arguments).
+
+    The decoupled weight decay is applied by Keras before ``update_step``, as in ``AdamW``.
+    """
+
+
 def make_schedule(train_cfg: Any, steps_per_epoch: int) -> NerLearningRate:
     """Builds the learning-rate schedule of ``train_cfg``.
 
@@ -148,11 +215,9 @@ def make_optimizer(train_cfg: Any, steps_per_epoch: int) -> keras.optimizers.Opt
     schedule = make_schedule(train_cfg, steps_per_epoch)
     name = train_cfg.optimizer
     if name == "adam":
-        optimizer = keras.optimizers.Adam(learning_rate=schedule)
+        optimizer = FusedAdam(learning_rate=schedule)
     elif name == "adamw":
-        optimizer = keras.optimizers.AdamW(
-            learning_rate=schedule, weight_decay=train_cfg.weight_decay
-        )
+        optimizer = FusedAdamW(learning_rate=schedule, weight_decay=train_cfg.weight_decay)
     elif name == "sgd":
         optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=train_cfg.momentum)
     else:

@@ -749,14 +749,14 @@ def make_train_step(
         pairs = [(g, v) for g, v in zip(grads, variables, strict=True) if g is not None]
         grads = [g for g, _ in pairs]
         if clip_norm > 0:
-            # The norm of an IndexedSlices gradient (embedding lookups) is computed over its
-            # values, which double-count repeated words: densify before measuring it.
-            grads = [tf.convert_to_tensor(g) for g in grads]
             # Keras 3 clips BEFORE its cross-replica all-reduce, i.e. per replica; clip the
             # global gradient instead: all-reduce here, clip, and hand the optimizer 1/N of
             # it (its own all-reduce sums the N identical copies back).
             if replicas > 1:
                 grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+            # The norm of an IndexedSlices gradient (embedding lookups) is computed over its
+            # values, which double-count repeated words: merge repeated rows first.
+            grads = [_merge_rows(g) for g in grads]
             threshold = clip_norm
             if mixed:
                 threshold = clip_norm * tf.cast(optimizer.dynamic_scale, tf.float32)
@@ -777,6 +777,17 @@ def make_train_step(
         )
 
     return tf.function(train_step, input_signature=[element_spec])
+
+
+def _merge_rows(gradient: Any) -> Any:
+    """Sums the rows of an ``IndexedSlices`` gradient that share an index (others unchanged)."""
+    import tensorflow as tf
+
+    if not isinstance(gradient, tf.IndexedSlices):
+        return gradient
+    unique, position = tf.unique(gradient.indices)  # [U], [R]
+    values = tf.math.unsorted_segment_sum(gradient.values, position, tf.shape(unique)[0])
+    return tf.IndexedSlices(values, unique, gradient.dense_shape)  # values [U, dim]
 
 
 def _scale(gradient: Any, factor: float) -> Any:

@@ -82,7 +82,7 @@ def _train_cfg(**changes):
 
 
 @pytest.mark.parametrize(
-    ("name", "cls_name"), [("adam", "Adam"), ("adamw", "AdamW"), ("sgd", "SGD")]
+    ("name", "cls_name"), [("adam", "FusedAdam"), ("adamw", "FusedAdamW"), ("sgd", "SGD")]
 )
 def test_make_optimizer_kinds(name: str, cls_name: str) -> None:
     optimizer = make_optimizer(_train_cfg(optimizer=name, weight_decay=0.01), steps_per_epoch=5)
@@ -228,3 +228,61 @@ def test_unknown_strategy_and_device_names() -> None:
 def test_cpu_strategy_has_one_replica() -> None:
     strategy = make_strategy(SimpleNamespace(strategy="cpu", devices=(), logical_cpu_devices=0))
     assert strategy.num_replicas_in_sync == 1
+
+
+@pytest.mark.parametrize("kind", ["adam", "adamw"])
+def test_fused_adam_matches_keras_adam(kind: str) -> None:
+    import keras
+    import tensorflow as tf
+
+    from ner_crf.training.optim import FusedAdam, FusedAdamW
+
+    rng = np.random.default_rng(0)
+    start = [rng.normal(size=(6, 3)).astype("float32"), rng.normal(size=(4,)).astype("float32")]
+    results = []
+    for fused in (True, False):
+        if kind == "adam":
+            cls = FusedAdam if fused else keras.optimizers.Adam
+            optimizer = cls(learning_rate=0.05)
+        else:
+            cls = FusedAdamW if fused else keras.optimizers.AdamW
+            optimizer = cls(learning_rate=0.05, weight_decay=0.1)
+        variables = [keras.Variable(value) for value in start]
+        optimizer.build(variables)
+        for step in range(4):
+            sparse = tf.IndexedSlices(
+                tf.constant(np.full((2, 3), step + 1.0, "float32")),
+                tf.constant([1, 4]),
+                tf.constant([6, 3]),
+            )
+            dense = tf.constant(np.full((4,), 0.5 - step, "float32"))
+            optimizer.apply([sparse, dense], variables)
+        results.append([np.asarray(v) for v in variables])
+    for fused_value, keras_value in zip(*results, strict=True):
+        np.testing.assert_allclose(fused_value, keras_value, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(results[0][0], start[0])  # the update did something
+
+
+def test_fused_adam_sums_repeated_rows_before_squaring() -> None:
+    import keras
+    import tensorflow as tf
+
+    from ner_crf.training.optim import FusedAdam
+
+    results = []
+    for sparse in (True, False):
+        optimizer = FusedAdam(learning_rate=0.1)
+        variable = keras.Variable(np.zeros((3, 2), "float32"))
+        optimizer.build([variable])
+        for _ in range(3):
+            if sparse:  # row 0 appears twice, as a word repeated in a batch
+                gradient = tf.IndexedSlices(
+                    tf.constant([[1.0, 2.0], [1.0, 2.0], [0.5, 0.5]]),
+                    tf.constant([0, 0, 2]),
+                    tf.constant([3, 2]),
+                )
+            else:
+                gradient = tf.constant([[2.0, 4.0], [0.0, 0.0], [0.5, 0.5]])
+            optimizer.apply([gradient], [variable])
+        results.append(np.asarray(variable))
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-6)
