@@ -286,3 +286,16 @@ def test_fused_adam_sums_repeated_rows_before_squaring() -> None:
             optimizer.apply([gradient], [variable])
         results.append(np.asarray(variable))
     np.testing.assert_allclose(results[0], results[1], rtol=1e-6)
+
+
+def test_importing_the_training_package_does_not_import_tensorflow() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, ner_crf.training, ner_crf.training.strategy, ner_crf.training.trainer; "
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False"]
