@@ -18,7 +18,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.getoption("--run-slow"):
         return
-    skip_slow = pytest.mark.skip(reason="slow: run with --run-slow (make test-slow / make test-all)")
+    skip_slow = pytest.mark.skip(
+        reason="slow: run with --run-slow (make test-slow / make test-all)"
+    )
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip_slow)
