@@ -44,11 +44,16 @@ RUN    ?= runs/default
 DATA   ?= data/test.txt
 INPUT  ?= -
 ARGS   ?=
+SENTENCE ?= Pavel Kettering met the Orion Telecom board in Dunmere on Friday.
 
 .PHONY: train evaluate predict
 
+# Trains CONFIG into RUN (replacing an earlier run there), then tags SENTENCE with the new model.
 train: install
-	$(BIN)/ner-crf train --config $(CONFIG) $(ARGS)
+	$(BIN)/ner-crf train --config $(CONFIG) --output-dir $(RUN) --force $(ARGS)
+	@echo "--- prediction for: $(SENTENCE)"
+	@echo "$(SENTENCE)" | $(BIN)/ner-crf predict --model $(RUN) --format inline
+	@echo "$(SENTENCE)" | $(BIN)/ner-crf predict --model $(RUN) --format jsonl
 
 evaluate: install
 	$(BIN)/ner-crf evaluate --model $(RUN) $(DATA) $(ARGS)

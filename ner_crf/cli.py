@@ -144,6 +144,9 @@ def train(
     resume: bool = typer.Option(
         False, "--resume", help="Continue the interrupted run in the run directory."
     ),
+    force: bool = typer.Option(
+        False, "--force", help="Replace an existing run in the run directory (start afresh)."
+    ),
 ) -> None:
     """Train a BiLSTM-CRF tagger; progress on stderr, a summary on stdout.
 
@@ -153,9 +156,15 @@ def train(
     """
     from ner_crf.config import check_paths, load_config
 
+    if force and resume:
+        raise typer.BadParameter(
+            "--force and --resume cannot be used together", param_hint="--force"
+        )
     with handle_errors():
         cfg = load_config(config, overrides)
         check_paths(cfg, config_path=config)
+        if force:
+            _remove_run_dir(output_dir if output_dir is not None else cfg.output.dir)
         from ner_crf.training.trainer import train as run_training
 
         result = run_training(
@@ -172,6 +181,20 @@ def train(
                 Predictor(run), [cfg.data.dev], modes=[mode], tag_column=cfg.data.tag_column
             )
     typer.echo(_train_summary(result, dev))
+
+
+def _remove_run_dir(run_dir: Path) -> None:
+    """Delete a previous run for ``train --force``; refuse anything that is not a run directory."""
+    import shutil
+
+    if not run_dir.exists():
+        return
+    markers = ("config.yaml", "checkpoints", "model.keras", "metrics.json")
+    if not run_dir.is_dir() or not any((run_dir / name).exists() for name in markers):
+        raise NerCrfError(
+            f"--force: {run_dir} exists but is not a ner-crf run directory; not deleting it"
+        )
+    shutil.rmtree(run_dir)
 
 
 # --------------------------------------------------------------------------------------------

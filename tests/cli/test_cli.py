@@ -141,6 +141,28 @@ def test_train_resume_and_existing_run_dir(trained, tmp_path):
     assert [row["epoch"] for row in history] == [1, 2]
 
 
+def test_train_force_replaces_a_run_but_nothing_else(trained, tmp_path):
+    run_dir, _ = trained
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    (copy / "metrics.json").write_text('{"history": [{"epoch": 99}]}', encoding="utf-8")
+    again = invoke(["train", "-c", CONFIG, *sets(TINY), "-o", copy, "--force"])
+    assert again.exit_code == 0, again.stderr
+    history = json.loads((copy / "metrics.json").read_text(encoding="utf-8"))["history"]
+    assert [row["epoch"] for row in history] == [1]
+
+    not_a_run = tmp_path / "precious"
+    not_a_run.mkdir()
+    (not_a_run / "notes.txt").write_text("keep me", encoding="utf-8")
+    refused = invoke(["train", "-c", CONFIG, *sets(TINY), "-o", not_a_run, "--force"])
+    assert_error(refused, 1, "not a ner-crf run directory")
+    assert (not_a_run / "notes.txt").read_text(encoding="utf-8") == "keep me"
+
+    both = invoke(["train", "-c", CONFIG, "-o", copy, "--force", "--resume"])
+    assert both.exit_code == 2
+    assert both.stdout == ""
+
+
 # --------------------------------------------------------------------------------------------
 # evaluate
 # --------------------------------------------------------------------------------------------
