@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,12 +61,18 @@ def main(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages to stderr."),
 ) -> None:
     """Train, evaluate and run BiLSTM-CRF named-entity taggers from one YAML config."""
+    if not verbose:
+        # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notices) is not ours to show;
+        # set before TensorFlow is imported by a command. --verbose keeps it.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     root = logging.getLogger()
     if not any(isinstance(handler, _StderrHandler) for handler in root.handlers):
         handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
         root.addHandler(handler)
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # Our own progress at INFO; other libraries (TensorFlow, absl) only from WARNING unless -v.
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logging.getLogger("ner_crf").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 @contextlib.contextmanager
