@@ -21,14 +21,12 @@ This module must not import TensorFlow.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import difflib
 import importlib.resources
 import logging
 import os
 import re
-import tempfile
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -38,6 +36,7 @@ from typing import Any, ClassVar
 
 import yaml
 
+from ner_crf.atomic import atomic_write_text
 from ner_crf.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -653,17 +652,8 @@ def dump_config(cfg: ExperimentConfig, path: str | Path) -> None:
         cfg: The config.
         path: Destination file; its directory must exist.
     """
-    path = Path(path)
     text = yaml.safe_dump(config_to_dict(cfg), sort_keys=False, default_flow_style=False)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
+    atomic_write_text(path, text)
 
 
 # --------------------------------------------------------------------------------------------

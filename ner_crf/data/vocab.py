@@ -21,15 +21,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ner_crf.atomic import atomic_write_text
 from ner_crf.errors import ModelError
 
 if TYPE_CHECKING:
@@ -64,20 +63,6 @@ def normalize_word(word: str, *, lowercase: bool, normalize_digits: bool) -> str
     if normalize_digits:
         word = _DIGIT.sub("0", word)
     return word
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Writes UTF-8 ``text`` to ``path`` through a temporary file in the same directory."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600 files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class Vocabulary:
@@ -244,7 +229,7 @@ class Vocabulary:
         path = Path(path)
         if path.suffix == ".json":
             payload = {"specials": self.specials, "tokens": self._tokens}
-            _write_atomic(path, json.dumps(payload, ensure_ascii=False, indent=0) + "\n")
+            atomic_write_text(path, json.dumps(payload, ensure_ascii=False, indent=0) + "\n")
             return
         for i, token in enumerate(self._tokens):
             if token == "" or _LINE_BREAK.search(token):
@@ -252,7 +237,7 @@ class Vocabulary:
                     f"cannot write token {token!r} (id {i}) to the one-token-per-line file {path}: "
                     "tokens must be non-empty and contain no line break; save to a .json file"
                 )
-        _write_atomic(path, "".join(t + "\n" for t in self._tokens))
+        atomic_write_text(path, "".join(t + "\n" for t in self._tokens))
 
     @classmethod
     def load(cls, path: str | Path, *, specials: bool | None = None) -> Vocabulary:
@@ -359,7 +344,7 @@ class Vocabularies:
         self.chars.save(directory / self.CHARS_FILE)
         self.tags.save(directory / self.TAGS_FILE)
         ordered = dict(sorted(self.word_counts.items(), key=lambda kv: (-kv[1], kv[0])))
-        _write_atomic(
+        atomic_write_text(
             directory / self.COUNTS_FILE, json.dumps(ordered, ensure_ascii=False, indent=0) + "\n"
         )
 

@@ -18,17 +18,19 @@ half-written one. A kill can leave a hidden ``.NAME.*.tmp*`` file behind; it is 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import tempfile
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ner_crf.atomic import (  # noqa: F401 (re-exported)
+    atomic_write,
+    atomic_write_bytes,
+    atomic_write_text,
+    write_json_atomic,
+)
 from ner_crf.errors import ModelError, NerCrfError
 
 logger = logging.getLogger(__name__)
@@ -45,78 +47,8 @@ TENSORBOARD_DIR = "tensorboard"
 _REASON_LIMIT = 160
 
 
-# --------------------------------------------------------------------------------------------
-# Atomic writes
-# --------------------------------------------------------------------------------------------
-
-
-def _fsync_path(path: Path, *, directory: bool = False) -> None:
-    """Flushes a file (or, best effort, a directory entry) to disk."""
-    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError:
-        if directory:
-            return  # not supported on this platform (e.g. Windows)
-        raise
-    try:
-        os.fsync(fd)
-    except OSError:
-        if not directory:
-            raise
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
-    """Writes ``path`` atomically: ``writer(tmp)`` fills a temporary file that replaces ``path``.
-
-    The temporary file is in the same directory (so the rename never crosses file systems), keeps
-    the final suffix (``model.keras`` -> ``.model.keras.XXXX.tmp.keras``, Keras checks it), is
-    fsynced, then ``os.replace``-d over ``path``. If ``writer`` raises, the temporary file is
-    removed, ``path`` keeps its old content and the exception propagates.
-
-    Args:
-        path: The final file; its directory must exist.
-        writer: Writes the complete content to the path it is given.
-
-    Returns:
-        ``path`` as a `Path`.
-    """
-    path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent
-    )
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        writer(tmp)
-        # mkstemp creates 0600 files: keep the old file's mode, or use the usual 0644.
-        mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-        os.chmod(tmp, mode)
-        _fsync_path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_path(path.parent, directory=True)
-    return path
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Writes ``data`` to ``path`` atomically (see `atomic_write`)."""
-    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
-
-
-def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> Path:
-    """Writes ``text`` to ``path`` atomically (see `atomic_write`)."""
-    return atomic_write_bytes(path, text.encode(encoding))
-
-
-def write_json_atomic(path: str | Path, obj: Any) -> Path:
-    """Writes ``obj`` as indented, key-sorted JSON to ``path`` atomically."""
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+# Atomic writes live in `ner_crf.atomic` (shared with config, vocab and checkpoints); re-exported
+# here because the run directory is where most of them happen.
 
 
 def save_model_atomic(model, path: str | Path) -> Path:

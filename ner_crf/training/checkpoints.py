@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from ner_crf.atomic import write_json_atomic
 from ner_crf.errors import NerCrfError
 
 logger = logging.getLogger(__name__)
@@ -32,22 +31,6 @@ POINTER = "latest.json"
 
 class ResumeError(NerCrfError):
     """Resuming is impossible: no checkpoint, or a damaged one."""
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Writes ``data`` as JSON to ``path`` through a temp file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class CheckpointKeeper:
