@@ -329,12 +329,16 @@ class LSTMConfig(_Section):
     Attributes:
         layers: Number of stacked BiLSTM layers.
         units: Units per direction in each layer.
+        implementation: How the word and character BiLSTMs run: fused (TensorFlow's fused
+            BlockLSTMV2 CPU kernel), keras (Keras LSTM layers, cuDNN on GPU) or auto (keras when
+            a GPU is visible or under training.jit_compile, else fused). Weights are the same.
     """
 
     SECTION: ClassVar[str] = "model.lstm"
 
     layers: int = _opt(1, ge=1)
     units: int = _opt(100, gt=0)
+    implementation: str = _opt("auto", choices=("auto", "keras", "fused"))
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,20 @@ def test_shipped_config_values() -> None:
     assert dataclasses.replace(cnn, model=lample.model, output=lample.output) == lample
 
 
+@pytest.mark.parametrize("name", ["default", "conll2003", "conll2003-cnn"])
+def test_lstm_implementation_key(name: str, tmp_path: Path) -> None:
+    assert load_preset(name).model.lstm.implementation == "auto"
+    assert LSTMConfig().implementation == "auto"
+    cfg = load_config(REPO / "configs" / f"{name}.yaml", ["model.lstm.implementation=keras"])
+    assert cfg.model.lstm.implementation == "keras"
+    path = write(tmp_path, "model:\n  lstm:\n    implementation: fused\n")
+    assert load_config(path).model.lstm.implementation == "fused"
+    bad = write(tmp_path, "model:\n  lstm:\n    implementation: cudnn\n", name="bad.yaml")
+    with pytest.raises(ConfigError, match="implementation") as error:
+        load_config(bad)
+    assert error.value.key == "model.lstm.implementation"
+
+
 def test_presets_identical_to_configs_dir() -> None:
     assert preset_names() == ["conll2003", "conll2003-cnn", "default"]
     for name in preset_names():

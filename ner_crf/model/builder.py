@@ -7,6 +7,12 @@ Architecture (Lample et al. 2016; Ma and Hovy 2016)::
     chars ─► CharEncoder (lstm | cnn | none) ──┘
         ─► Dense(num_tags) ─► float32 emissions ─► CRF
 
+Every BiLSTM (the word stack and the character encoder's) is a `FusedBiLSTM`: on CPU it runs
+TensorFlow's fused ``BlockLSTMV2`` kernel, on GPU (or with ``implementation="keras"``) Keras
+``LSTM`` layers (cuDNN). Its weights have the layout and paths of
+``Bidirectional(LSTM(units))``, so the implementation is a run-time choice: ``.keras`` files and
+checkpoints load whatever the setting (`NerModel.set_lstm_implementation` switches it).
+
 `NerModel.call` returns the emissions; the CRF negative log-likelihood is the training loss
 (`NerModel.compute_loss`), so a plain ``model.compile(optimizer=...)`` + ``model.fit(dataset)``
 trains it, and ``model.predict`` decodes (`NerModel.predict_step`).
@@ -23,6 +29,7 @@ import tensorflow as tf
 
 from ner_crf.crf.layer import CRF
 from ner_crf.errors import ConfigError, ModelError
+from ner_crf.model.fused_lstm import IMPLEMENTATIONS, FusedBiLSTM
 from ner_crf.model.layers import CHAR_ENCODERS, CharEncoder, WordDropout
 
 logger = logging.getLogger(__name__)
@@ -58,6 +65,18 @@ class _ModelCRF(CRF):
     """
 
     loss = None
+
+
+class Bidirectional(FusedBiLSTM):
+    """The word-level `FusedBiLSTM` of `NerModel`, named so that older `.keras` files still load.
+
+    Keras' ``.keras`` writer names the entries of a list attribute (``NerModel.bilstms``) after
+    their class: models saved before the word BiLSTM became a `FusedBiLSTM` store its weights
+    under ``bilstms/bidirectional/...`` (``keras.layers.Bidirectional``). This subclass changes
+    nothing but the class name, so those files and new ones have the same weight paths.
+    ``tf.train.Checkpoint`` paths use attribute names and are unaffected. It is never serialized
+    on its own (`NerModel` rebuilds it from its own config).
+    """
 
 
 @keras.saving.register_keras_serializable(package="ner_crf")
@@ -98,6 +117,10 @@ class NerModel(keras.Model):
         seed: Seed of the dropout and word-dropout generators.
         skip_padding_words: Encode characters of real words only (see `CharEncoder`); set False
             for XLA.
+        lstm_implementation: How the word and character BiLSTMs run: ``fused`` (TF's fused
+            ``BlockLSTMV2`` CPU kernel), ``keras`` (Keras ``LSTM``: cuDNN on GPU; needed under
+            XLA) or ``auto`` (``keras`` when TensorFlow sees a GPU, else ``fused``). Only the
+            computation differs, never the weights.
         embedding_matrix: Optional float [num_words, word_dim] initial word embeddings.
         singleton_ids: Optional word ids that ``word_dropout`` may replace.
         **kwargs: Passed to ``keras.Model`` (``name``, ``dtype``, ...).
@@ -128,6 +151,7 @@ class NerModel(keras.Model):
         crf_boundary: bool = True,
         seed: int | None = None,
         skip_padding_words: bool = True,
+        lstm_implementation: str = "auto",
         embedding_matrix=None,
         singleton_ids=None,
         **kwargs,
@@ -141,6 +165,12 @@ class NerModel(keras.Model):
                 f"unknown char encoder {char_encoder!r}; "
                 f"expected one of {', '.join(CHAR_ENCODERS)}",
                 key="model.char.encoder",
+            )
+        if lstm_implementation not in IMPLEMENTATIONS:
+            raise ConfigError(
+                f"unknown LSTM implementation {lstm_implementation!r}; "
+                f"expected one of {', '.join(IMPLEMENTATIONS)}",
+                key="model.lstm.implementation",
             )
         if int(num_words) < 2 or int(num_chars) < 2:
             raise ModelError(
@@ -168,6 +198,7 @@ class NerModel(keras.Model):
         self.crf_boundary = bool(crf_boundary)
         self.seed = seed
         self.skip_padding_words = bool(skip_padding_words)
+        self.lstm_implementation = lstm_implementation
 
         # === Layers ===
         policy = self.dtype_policy
@@ -217,6 +248,7 @@ class NerModel(keras.Model):
                 filters=self.char_filters,
                 kernel_size=self.char_kernel_size,
                 skip_padding=self.skip_padding_words,
+                implementation=self.lstm_implementation,
                 dtype=policy,
                 name="char_encoder",
             )
@@ -226,14 +258,21 @@ class NerModel(keras.Model):
         self.bilstms = []
         self.bilstm_dropouts = []
         for i in range(self.lstm_layers):
-            # Default activations, recurrent_dropout=0, unroll=False: cuDNN-eligible on GPU.
+            # Same weights as Bidirectional(LSTM(units, return_sequences=True)); the keras
+            # implementation is cuDNN-eligible on GPU.
             self.bilstms.append(
-                keras.layers.Bidirectional(
-                    keras.layers.LSTM(self.lstm_units, return_sequences=True, dtype=policy),
+                Bidirectional(
+                    self.lstm_units,
+                    return_sequences=True,
+                    implementation=self.lstm_implementation,
                     dtype=policy,
                     name=f"bilstm_{i}",
                 )
             )
+            # tf.train.Checkpoint does not follow Keras' list attributes (without this the
+            # trainer's checkpoints had no word BiLSTM weights); the `.keras` writer visits
+            # private attributes last and keeps the weights under ``bilstms/``.
+            setattr(self, f"_checkpointed_bilstm_{i}", self.bilstms[-1])
             self.bilstm_dropouts.append(
                 keras.layers.Dropout(
                     self.dropout_rate,
@@ -253,6 +292,32 @@ class NerModel(keras.Model):
             name="crf",
             **crf_kwargs,
         )
+
+    def set_lstm_implementation(self, implementation: str) -> None:
+        """Switches every BiLSTM of the model to ``implementation`` (weights are unchanged).
+
+        Use it for example to run a model saved with ``fused`` under XLA (``keras``). Functions
+        traced before the switch keep the old implementation: trace them again.
+
+        Args:
+            implementation: ``auto``, ``fused`` or ``keras``.
+
+        Raises:
+            ConfigError: ``implementation`` is not one of those.
+        """
+        if implementation not in IMPLEMENTATIONS:
+            raise ConfigError(
+                f"unknown LSTM implementation {implementation!r}; "
+                f"expected one of {', '.join(IMPLEMENTATIONS)}",
+                key="model.lstm.implementation",
+            )
+        self.lstm_implementation = implementation
+        layers = list(self.bilstms)
+        if self.char_encoder is not None and self.char_encoder.encoder == "lstm":
+            self.char_encoder.implementation = implementation
+            layers.append(self.char_encoder.char_rnn)
+        for layer in layers:
+            layer.implementation = implementation
 
     # === Forward ===
 
@@ -379,6 +444,7 @@ class NerModel(keras.Model):
             "crf_boundary": self.crf_boundary,
             "seed": self.seed,
             "skip_padding_words": self.skip_padding_words,
+            "lstm_implementation": self.lstm_implementation,
         }
 
     @classmethod
@@ -409,6 +475,8 @@ def build_model(
     Args:
         cfg: The experiment config (``cfg.model``, ``cfg.crf``, ``cfg.data.scheme``,
             ``cfg.embeddings.trainable``, ``cfg.training.seed`` / ``jit_compile`` are read).
+            ``model.lstm.implementation: auto`` becomes ``keras`` under ``jit_compile`` (the
+            fused kernel has no XLA implementation).
         num_words: Word vocabulary size.
         num_chars: Character vocabulary size.
         num_tags: Number of tags.
@@ -420,13 +488,24 @@ def build_model(
         The built `NerModel` (not compiled).
 
     Raises:
-        ConfigError: The embedding matrix does not match ``model.word_dim`` or a value is invalid.
+        ConfigError: The embedding matrix does not match ``model.word_dim``, a value is invalid,
+            or ``model.lstm.implementation`` is ``fused`` with ``training.jit_compile``.
         ModelError: ``tag_names`` does not have ``num_tags`` entries.
     """
     from ner_crf.data.pipeline import NUM_CASING
 
     model_cfg = cfg.model
     training_cfg = getattr(cfg, "training", None)
+    jit_compile = bool(getattr(training_cfg, "jit_compile", False))
+    implementation = getattr(model_cfg.lstm, "implementation", "auto")
+    if jit_compile:
+        if implementation == "fused":
+            raise ConfigError(
+                "model.lstm.implementation fused has no XLA kernel: use auto or keras with "
+                "training.jit_compile",
+                key="model.lstm.implementation",
+            )
+        implementation = "keras"
     model = NerModel(
         num_words=num_words,
         num_chars=num_chars,
@@ -449,20 +528,22 @@ def build_model(
         crf_constrain=cfg.crf.constrain,
         crf_boundary=cfg.crf.boundary,
         seed=getattr(training_cfg, "seed", None),
-        skip_padding_words=not getattr(training_cfg, "jit_compile", False),
+        skip_padding_words=not jit_compile,
+        lstm_implementation=implementation,
         embedding_matrix=embedding_matrix,
         singleton_ids=singleton_ids,
         name="ner_model",
     )
     model.build()
     logger.info(
-        "built %s: %d parameters (%d trainable), char encoder %s, %d x BiLSTM(%d), %d tags",
+        "built %s: %d parameters (%d trainable), char encoder %s, %d x BiLSTM(%d) (%s), %d tags",
         model.name,
         model.count_params(),
         sum(int(np.prod(w.shape)) for w in model.trainable_weights),
         model.char_encoder_type,
         model.lstm_layers,
         model.lstm_units,
+        model.bilstms[0].resolved_implementation() if model.bilstms else "-",
         model.num_tags,
     )
     return model

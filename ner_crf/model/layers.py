@@ -11,6 +11,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ner_crf.model.fused_lstm import FusedBiLSTM
+
 logger = logging.getLogger(__name__)
 
 CHAR_ENCODERS = ("lstm", "cnn", "none")
@@ -41,6 +43,8 @@ class CharEncoder(keras.layers.Layer):
         filters: Number of convolution filters (``cnn``).
         kernel_size: Convolution width in characters (``cnn``).
         skip_padding: Encode only the real words (see above).
+        implementation: How the character BiLSTM runs (`FusedBiLSTM`): ``auto``, ``fused`` or
+            ``keras``. Its weights are those of ``Bidirectional(LSTM(units))`` in every case.
         **kwargs: Passed to ``keras.layers.Layer``.
 
     Call arguments:
@@ -61,6 +65,7 @@ class CharEncoder(keras.layers.Layer):
         filters: int = 30,
         kernel_size: int = 3,
         skip_padding: bool = True,
+        implementation: str = "auto",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -76,13 +81,16 @@ class CharEncoder(keras.layers.Layer):
         self.filters = int(filters)
         self.kernel_size = int(kernel_size)
         self.skip_padding = bool(skip_padding)
+        self.implementation = implementation
         self.char_embedding = keras.layers.Embedding(
             self.num_chars, self.dim, dtype=self.dtype_policy, name="char_embedding"
         )
         if encoder == "lstm":
-            # Default activations, recurrent_dropout=0, unroll=False: cuDNN-eligible on GPU.
-            self.char_rnn = keras.layers.Bidirectional(
-                keras.layers.LSTM(self.units, dtype=self.dtype_policy),
+            # Weights as Bidirectional(LSTM(units)); the keras implementation is cuDNN-eligible.
+            self.char_rnn = FusedBiLSTM(
+                self.units,
+                return_sequences=False,
+                implementation=implementation,
                 dtype=self.dtype_policy,
                 name="char_bilstm",
             )
@@ -165,6 +173,7 @@ class CharEncoder(keras.layers.Layer):
                 "filters": self.filters,
                 "kernel_size": self.kernel_size,
                 "skip_padding": self.skip_padding,
+                "implementation": self.implementation,
             }
         )
         return config

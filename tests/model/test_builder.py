@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -404,3 +405,120 @@ def test_mixed_float16_forward_loss_and_train_step():
         assert any(changed)
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+# --- LSTM implementation (fused BlockLSTMV2 vs Keras) ------------------------------------------
+
+
+def _copy_weights(source, target):
+    for got, want in zip(target.weights, source.weights, strict=True):
+        assert got.path == want.path
+        got.assign(want)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_fused_and_keras_lstm_give_same_emissions_loss_and_gradients(layers):
+    fused = make_model(make_cfg(lstm={"layers": layers, "units": 8, "implementation": "fused"}))
+    plain = make_model(make_cfg(lstm={"layers": layers, "units": 8, "implementation": "keras"}))
+    assert fused.bilstms[0].resolved_implementation() == "fused"
+    assert fused.char_encoder.char_rnn.resolved_implementation() == "fused"
+    assert plain.bilstms[0].resolved_implementation() == "keras"
+    assert plain.char_encoder.char_rnn.resolved_implementation() == "keras"
+    _copy_weights(fused, plain)  # different random init before this
+    features, tags = make_batch([5, 3, 1, 4], time=6, word_length=5, seed=2)
+    mask = features["words"] != 0
+    results = []
+    for model in (fused, plain):
+        with tf.GradientTape() as tape:
+            emissions = model(features, training=False)
+            loss = model.compute_loss(features, tags, emissions)
+        grads = tape.gradient(loss, model.trainable_weights)
+        results.append((emissions.numpy(), float(loss), grads))
+    (e_fused, l_fused, g_fused), (e_plain, l_plain, g_plain) = results
+    np.testing.assert_allclose(e_fused[mask], e_plain[mask], rtol=1e-5, atol=1e-5)
+    assert l_fused == pytest.approx(l_plain, rel=1e-5)
+    for a, b, w in zip(g_fused, g_plain, fused.trainable_weights, strict=True):
+        np.testing.assert_allclose(
+            tf.convert_to_tensor(a).numpy(),
+            tf.convert_to_tensor(b).numpy(),
+            rtol=1e-4,
+            atol=1e-5,
+            err_msg=w.path,
+        )
+
+
+def test_model_saved_with_one_lstm_implementation_loads_with_the_other(tmp_path):
+    fused = make_model(make_cfg(lstm={"units": 8, "implementation": "fused"}))
+    features, _ = make_batch([4, 2], seed=5)
+    mask = features["words"] != 0
+    path = tmp_path / "fused.keras"
+    fused.save(path)
+    loaded = keras.saving.load_model(path, compile=False)
+    assert loaded.lstm_implementation == "fused"
+    loaded.set_lstm_implementation("keras")
+    assert loaded.bilstms[0].resolved_implementation() == "keras"
+    assert loaded.char_encoder.char_rnn.resolved_implementation() == "keras"
+    np.testing.assert_allclose(
+        loaded(features).numpy()[mask], fused(features).numpy()[mask], rtol=1e-5, atol=1e-6
+    )
+    with pytest.raises(ConfigError, match="model.lstm.implementation"):
+        loaded.set_lstm_implementation("cudnn")
+
+
+def test_keras_file_weight_paths_are_those_of_bidirectional_lstm(tmp_path):
+    """Files written before the fused BiLSTM (keras.layers.Bidirectional) must still load."""
+    import zipfile
+
+    import h5py
+
+    model = make_model()
+    path = tmp_path / "m.keras"
+    model.save(path)
+    with zipfile.ZipFile(path) as archive, archive.open("model.weights.h5") as raw:
+        names = []
+        with h5py.File(raw, "r") as weights:
+            weights.visit(names.append)
+    lstm_paths = {n.rsplit("/vars", 1)[0] for n in names if "/cell/vars/" in n}
+    assert lstm_paths == {
+        f"{prefix}/{direction}_layer/cell"
+        for prefix in ("bilstms/bidirectional", "char_encoder/char_rnn")
+        for direction in ("forward", "backward")
+    }
+
+
+def test_checkpoint_holds_the_word_bilstm_weights(tmp_path):
+    """tf.train.Checkpoint (trainer resume) must restore every weight, the word BiLSTM too."""
+    model = make_model(make_cfg(lstm={"layers": 2, "units": 8}))
+    prefix = tf.train.Checkpoint(model=model).write(str(tmp_path / "ckpt"))
+    keras.utils.set_random_seed(123)
+    other = build_model(
+        make_cfg(lstm={"layers": 2, "units": 8}),
+        num_words=NUM_WORDS,
+        num_chars=NUM_CHARS,
+        num_tags=len(TAGS),
+        tag_names=TAGS,
+    )
+    assert not np.array_equal(other.bilstms[1].weights[0].numpy(), model.bilstms[1].weights[0])
+    tf.train.Checkpoint(model=other).read(prefix).assert_existing_objects_matched()
+    for got, want in zip(other.weights, model.weights, strict=True):
+        np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=want.path)
+
+
+def test_auto_lstm_implementation_is_fused_on_cpu_and_keras_under_xla():
+    assert not tf.config.list_logical_devices("GPU")  # the test machine is CPU-only
+    model = make_model()
+    assert model.lstm_implementation == "auto"
+    assert model.bilstms[0].resolved_implementation() == "fused"
+    cfg = make_cfg()
+    xla = dataclasses.replace(cfg, training=dataclasses.replace(cfg.training, jit_compile=True))
+    model = make_model(xla)
+    assert model.lstm_implementation == "keras"
+    assert model.bilstms[0].resolved_implementation() == "keras"
+    fused_xla = dataclasses.replace(
+        xla,
+        model=dataclasses.replace(
+            xla.model, lstm=dataclasses.replace(xla.model.lstm, implementation="fused")
+        ),
+    )
+    with pytest.raises(ConfigError, match="no XLA kernel"):
+        make_model(fused_xla)
