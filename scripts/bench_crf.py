@@ -5,9 +5,12 @@ For each shape (batch x time x tags) it prints the median milliseconds per call 
 * NLL forward + backward (gradient w.r.t. the inputs and the transition matrix), and
 * Viterbi decoding,
 
-for (a) ``ner_crf.crf`` under ``tf.function(jit_compile=True)`` and (b) a straightforward
-Addons-style reference written below (``tf.scan`` over time, gather at ``length - 1``, graph mode,
-no XLA), with the speed-up ratio, plus the TF Addons numbers measured earlier on this machine.
+for (a) ``ner_crf.crf`` as users call it: decoding is ``ner_crf.crf.compiled.crf_decode`` itself,
+and NLL + gradient is one training-step-like function (``GradientTape`` around
+``ner_crf.crf.crf_log_likelihood``) compiled with ``ner_crf.crf.compiled.jit``; and (b) a
+straightforward Addons-style reference written below (``tf.scan`` over time, gather at
+``length - 1``, ``tf.function`` without XLA), with the speed-up ratio, plus the TF Addons numbers
+measured earlier on this machine. Every timed call includes fetching the outputs (``.numpy()``).
 
 Usage: ``python scripts/bench_crf.py [--reps 30] [--shapes 32x40x9,32x40x17,256x128x17]``
 """
@@ -24,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from ner_crf.crf import crf_decode, crf_log_likelihood  # noqa: E402
+from ner_crf.crf import compiled, crf_log_likelihood  # noqa: E402
 
 # TF Addons 0.23 on TF 2.15, tf.function, this machine (given in the task): NLL fwd+bwd, Viterbi.
 ADDONS_MS = {
@@ -93,32 +96,52 @@ def ref_decode(inputs, trans, lengths):
 # --------------------------------------------------------------------------------------------
 
 
+def _fetch(outputs) -> None:
+    """Copies the outputs (a tensor or a flat tuple / list of tensors) to NumPy."""
+    if isinstance(outputs, tf.Tensor):
+        outputs.numpy()
+    else:
+        for out in outputs:
+            out.numpy()
+
+
 def median_ms(fn, args, reps: int) -> float:
-    """Median wall time of ``fn(*args)`` in ms, after 3 warm-up calls (compilation)."""
+    """Median wall time of ``fn(*args)`` plus fetching its outputs in ms, after 3 warm-up calls."""
     for _ in range(3):
-        tf.nest.map_structure(lambda t: t.numpy(), fn(*args))
+        _fetch(fn(*args))
     times = []
     for _ in range(reps):
         start = time.perf_counter()
-        tf.nest.map_structure(lambda t: t.numpy(), fn(*args))
+        _fetch(fn(*args))
         times.append((time.perf_counter() - start) * 1000.0)
     return statistics.median(times)
 
 
-def make_fns(ll_fn, decode_fn, jit: bool):
-    @tf.function(jit_compile=jit)
-    def nll_grad(inputs, tags, lengths, trans):
+def nll_and_grad(ll_fn):
+    """A function returning the mean NLL and its gradient w.r.t. the inputs and transitions."""
+
+    def step(inputs, tags, lengths, trans):
         with tf.GradientTape() as tape:
             tape.watch([inputs, trans])
             ll = ll_fn(inputs, tags, lengths, trans)
             loss = -tf.reduce_mean(ll)
         return [loss, *tape.gradient(loss, [inputs, trans])]
 
-    @tf.function(jit_compile=jit)
-    def decode(inputs, trans, lengths):
-        return decode_fn(inputs, trans, lengths)
+    return step
 
-    return nll_grad, decode
+
+def ours_fns():
+    """What users call: a compiled training step, and ``compiled.crf_decode``."""
+    return compiled.jit(nll_and_grad(lambda *a: crf_log_likelihood(*a)[0])), compiled.crf_decode
+
+
+def ref_fns():
+    """The scan reference, each wrapped in a plain ``tf.function``."""
+    return tf.function(nll_and_grad(ref_log_likelihood)), tf.function(ref_decode)
+
+
+def _tiny(a):
+    return tf.reduce_sum(a)
 
 
 def main() -> None:
@@ -128,20 +151,24 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    ours = make_fns(lambda *a: crf_log_likelihood(*a)[0], crf_decode, jit=True)
-    ref = make_fns(ref_log_likelihood, ref_decode, jit=False)
+    ours = ours_fns()
+    ref = ref_fns()
     print(
         f"TensorFlow {tf.__version__}, "
         f"CPU threads: inter={tf.config.threading.get_inter_op_parallelism_threads()} "
         f"intra={tf.config.threading.get_intra_op_parallelism_threads()}, "
         f"load average {os.getloadavg()[0]:.2f}, reps={args.reps}"
     )
-    # Floor: the cost of dispatching any compiled call and fetching its result on this machine.
-    tiny = tf.function(lambda a: tf.reduce_sum(a), jit_compile=True)
-    floor_ms = median_ms(tiny, (tf.zeros([32, 40, 9]),), args.reps)
-    print(f"overhead of an empty jit_compile call: {floor_ms:.3f} ms")
+    # Floor: the cost of dispatching a trivial compiled call and fetching its result.
+    tiny = (tf.zeros([32, 40, 9]),)
+    tf_floor = median_ms(tf.function(_tiny, jit_compile=True), tiny, args.reps)
+    jit_floor = median_ms(compiled.jit(_tiny), tiny, args.reps)
+    print(
+        f"overhead of a trivial XLA call: {tf_floor:.3f} ms via tf.function, "
+        f"{jit_floor:.3f} ms via ner_crf.crf.compiled.jit"
+    )
     header = (
-        f"{'shape':>14} {'what':>8} {'ours(XLA)':>10} {'scan ref':>10} {'ref/ours':>9} "
+        f"{'shape':>14} {'what':>8} {'ours':>10} {'scan ref':>10} {'ref/ours':>9} "
         f"{'Addons':>8} {'Addons/ours':>12}"
     )
     print(header)

@@ -651,3 +651,82 @@ def test_nan_and_inf_in_padding_do_not_leak():
         crf_marginals(xt, trans, case.lengths, **kw),
     ):
         assert np.isfinite(out.numpy()).all()
+
+
+# --------------------------------------------------------------------------------------------
+# ner_crf.crf.compiled: direct eager dispatch
+# --------------------------------------------------------------------------------------------
+
+
+def test_compiled_dispatch_caches_per_signature_and_matches_tf_function():
+    from ner_crf.crf import compiled
+
+    fn = compiled.jit(lambda x, lengths, trans, k, end=None: (
+        crf_decode_nbest(x, trans, lengths, k, end_transitions=end)
+    ))  # fmt: skip
+    case = Case(3, 4, seed=81, constraints=None)
+    x, trans, lengths = case.tensors()
+    want = crf_decode_nbest(x, trans, lengths, 2)
+    for _ in range(2):
+        got = fn(x, lengths, trans, 2)
+        assert isinstance(got, tuple) and len(got) == 2
+        np.testing.assert_array_equal(got[0].numpy(), want[0].numpy())
+    assert fn.cache_size() == 1
+    # NumPy arrays and a variable hit the same signature as the tensors they convert to.
+    fn(x.numpy(), lengths.numpy(), tf.Variable(trans), 2)
+    assert fn.cache_size() == 1
+    # A new Python value, a new keyword argument and a new shape each trace once.
+    end = np.arange(3, dtype=np.float32)
+    np.testing.assert_array_equal(
+        fn(x, lengths, trans, 3)[0].numpy(), crf_decode_nbest(x, trans, lengths, 3)[0].numpy()
+    )
+    np.testing.assert_array_equal(
+        fn(x, lengths, trans, 2, end=end)[0].numpy(),
+        crf_decode_nbest(x, trans, lengths, 2, end_transitions=end)[0].numpy(),
+    )
+    fn(x[:2], lengths[:2], trans, 2)
+    assert fn.cache_size() == 4
+
+
+def test_compiled_functions_work_in_graphs_and_under_a_tape():
+    from ner_crf.crf import compiled
+
+    case = Case(4, 5, seed=91)
+    x, trans, lengths = case.tensors()
+    tags = np.where(case.tags >= 0, case.tags, 0)
+    kw = case.kwargs()
+
+    def loss_and_grads(ll_fn):
+        with tf.GradientTape() as tape:
+            tape.watch([x, trans])
+            loss = -tf.reduce_sum(ll_fn(x, tags, lengths, trans, **kw)[0])
+        return [loss, *tape.gradient(loss, [x, trans])]
+
+    got = loss_and_grads(compiled.crf_log_likelihood)  # tape recording: tf.function path
+    want = loss_and_grads(crf_log_likelihood)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-5, atol=1e-5)
+
+    @tf.function
+    def in_graph(x):
+        return compiled.crf_decode(x, trans, lengths, **kw)
+
+    for g, w in zip(in_graph(x), crf_decode(x, trans, lengths, **kw), strict=True):
+        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-6)
+    ll, returned = compiled.crf_log_likelihood(x, tags, lengths, trans)
+    assert returned is trans and ll.shape == (5,)
+    with pytest.raises(ValueError, match="transition_params"):
+        compiled.crf_log_likelihood(x, tags, lengths, None)
+
+
+def test_compiled_jit_packs_single_and_nested_outputs():
+    from ner_crf.crf import compiled
+
+    single = compiled.jit(lambda a: a * 2.0)
+    nested = compiled.jit(lambda a: {"double": a * 2.0, "pair": (a, a + 1.0)})
+    a = tf.constant([1.0, 2.0])
+    assert isinstance(single(a), tf.Tensor)
+    np.testing.assert_array_equal(single(a).numpy(), [2.0, 4.0])
+    out = nested(a)
+    np.testing.assert_array_equal(out["double"].numpy(), [2.0, 4.0])
+    np.testing.assert_array_equal(out["pair"][1].numpy(), [2.0, 3.0])
