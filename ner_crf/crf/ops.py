@@ -216,24 +216,37 @@ class _LseStep:
         return tf.cond(tf.reduce_any(low), exact, lambda: fast)
 
 
-def _max_plus(v: tf.Tensor, trans: tf.Tensor, num_tags) -> tuple[tf.Tensor, tf.Tensor]:
-    """``best[b, j] = max_i(v[b, i] + A[i, j])`` and its (first) argmax ``i``, both [B, K].
+def _max_plus_tags_major(v: tf.Tensor, trans: tf.Tensor, num_tags) -> tf.Tensor:
+    """``best[j, b] = max_i(v[i, b] + A[i, j])`` in tags-major layout: v [K, B] -> [K, B].
 
     For a static ``num_tags <= 64`` the max over ``i`` is unrolled into ``num_tags`` element-wise
-    [B, K] steps, which XLA fuses into one vectorised loop (much faster on CPU than a reduction
-    over the middle axis of a [B, K, K] tensor).
+    [K, B] steps, each adding the scalar column ``A[i, :]`` to the row ``v[i]`` broadcast over the
+    tags: XLA fuses them into one loop vectorised over the (contiguous) batch axis. Otherwise a
+    reduction over the leading axis of a [K, K, B] tensor.
     """
     if isinstance(num_tags, int) and num_tags <= 64:
-        best = v[:, 0:1] + trans[0][tf.newaxis]  # [B, K]
-        back = tf.zeros_like(best, tf.int32)  # [B, K]
+        best = v[0:1] + trans[0][:, tf.newaxis]  # [K(to), B]
         for i in range(1, num_tags):
-            cand = v[:, i : i + 1] + trans[i][tf.newaxis]  # [B, K]
-            better = cand > best
-            best = tf.where(better, cand, best)
-            back = tf.where(better, i, back)
-        return best, back
-    scores = v[:, :, tf.newaxis] + trans[tf.newaxis]  # [B, K(from), K(to)]
-    return tf.reduce_max(scores, axis=1), tf.argmax(scores, axis=1, output_type=tf.int32)
+            best = tf.maximum(best, v[i : i + 1] + trans[i][:, tf.newaxis])
+        return best
+    return tf.reduce_max(v[:, tf.newaxis, :] + trans[:, :, tf.newaxis], axis=0)  # [K, B]
+
+
+def _first_argmax_tags_major(scores: tf.Tensor, num_tags) -> tf.Tensor:
+    """Index of the first maximum over axis 0 of [K, B] scores -> [B] int32.
+
+    Unrolled (strict ``>``, so ties and all ``-inf`` columns give the lowest index) for a static
+    ``num_tags <= 64``, ``tf.argmax`` otherwise.
+    """
+    if isinstance(num_tags, int) and num_tags <= 64:
+        best = scores[0]  # [B]
+        index = tf.zeros(tf.shape(best), tf.int32)  # [B]
+        for i in range(1, num_tags):
+            better = scores[i] > best
+            best = tf.where(better, scores[i], best)
+            index = tf.where(better, i, index)
+        return index
+    return tf.argmax(scores, axis=0, output_type=tf.int32)
 
 
 # --------------------------------------------------------------------------------------------
@@ -870,44 +883,55 @@ def _decode_crf(potentials, transition_params, sequence_length, kw) -> _Crf:
 
 
 def _viterbi(crf: _Crf) -> tuple[tf.Tensor, tf.Tensor]:
+    """Viterbi in tags-major layout; back-pointers are recomputed only along the best path.
+
+    Tags-major ([K, B]) steps vectorise over the batch. The forward pass keeps only the max-plus
+    scores ``alpha`` [T, K, B] (no argmax, no back-pointer table); the backtrack recomputes
+    ``argmax_i(alpha[t-1, i] + A[i, y_t])`` for the one tag ``y_t`` of each row, a [K, B] step
+    instead of a [K, K, B] one. The recomputed sums are the same float operations as in the
+    forward pass, so the decoded path is the one a back-pointer table would give (first maximum
+    on ties).
+    """
     x = crf.inputs  # [B, T, K]
     batch = tf.shape(x)[0]
     if crf.max_len == 0:  # static empty time axis (None when dynamic)
         return tf.zeros([batch, 0], tf.int32), tf.zeros([batch], tf.float32)
-    x_tm = tf.transpose(x, [1, 0, 2])  # [T, B, K]
-    n = _static_or_dynamic(x_tm, 0)
-    lengths = crf.lengths
-    alpha0 = x_tm[0] + crf.start  # [B, K]
-    identity = tf.range(tf.shape(x)[2])[tf.newaxis]  # [1, K]
+    num_tags = crf.num_tags
+    n = _static_or_dynamic(x, 1)
+    lengths = crf.lengths  # [B]
+    trans = crf.trans  # [K, K]
+    # Step t is read as the transposed slice x[:, t]^T [K, B], which XLA fuses into the step
+    # (cheaper than transposing all of x up front).
+    alpha0 = tf.transpose(x[:, 0]) + crf.start[:, tf.newaxis]  # [K, B]
 
     def fwd(t, alpha, ta):
-        best, back = _max_plus(alpha, crf.trans, crf.num_tags)  # [B, K] each
-        valid = (t < lengths)[:, tf.newaxis]  # [B, 1]
-        alpha = tf.where(valid, x_tm[t] + best, alpha)
-        # Past the end the back-pointer is the identity, so the backtrack carries the last tag.
-        back = tf.where(valid, back, identity)  # [B, K]
-        return t + 1, alpha, ta.write(t, back)
+        # Store alpha_{t-1} (a loop input) rather than alpha_t, so that XLA does not fuse the
+        # max-plus step into the table write and compute it twice.
+        ta = ta.write(t - 1, alpha)
+        new_alpha = tf.transpose(x[:, t]) + _max_plus_tags_major(alpha, trans, num_tags)  # [K, B]
+        alpha = tf.where((t < lengths)[tf.newaxis], new_alpha, alpha)  # carried past the end
+        return t + 1, alpha, ta
 
-    bps = tf.TensorArray(tf.int32, size=n, element_shape=alpha0.shape)
-    bps = bps.write(0, tf.zeros_like(alpha0, tf.int32))
-    _, alpha, bps = tf.while_loop(
-        lambda t, *_: t < n, fwd, (tf.constant(1), alpha0, bps), maximum_iterations=n
+    alphas = tf.TensorArray(x.dtype, size=n, element_shape=alpha0.shape)
+    _, alpha, alphas = tf.while_loop(
+        lambda t, *_: t < n, fwd, (tf.constant(1), alpha0, alphas), maximum_iterations=n
     )
-    final = alpha + crf.end  # [B, K]
-    best_score = tf.reduce_max(final, axis=1)  # [B]
-    last_tag = tf.argmax(final, axis=1, output_type=tf.int32)  # [B]
-    bps = bps.stack()  # [T, B, K]
+    alphas = alphas.write(n - 1, alpha).stack()  # [T, K, B]; position length-1 at t >= length
+    final = alpha + crf.end[:, tf.newaxis]  # [K, B]
+    best_score = tf.reduce_max(final, axis=0)  # [B]
+    last_tag = _first_argmax_tags_major(final, num_tags)  # [B]
 
     def back(t, tag, ta):
         ta = ta.write(t, tag)
-        prev = tf.gather(bps[t], tag[:, tf.newaxis], batch_dims=1)[:, 0]  # [B]
-        return t - 1, prev, ta
+        scores = alphas[t - 1] + tf.gather(trans, tag, axis=1)  # [K(from), B]
+        prev = _first_argmax_tags_major(scores, num_tags)  # [B]
+        return t - 1, tf.where(t < lengths, prev, tag), ta  # past the end: keep the last tag
 
     out = tf.TensorArray(tf.int32, size=n, element_shape=last_tag.shape)
-    _, _, out = tf.while_loop(
-        lambda t, *_: t >= 0, back, (n - 1, last_tag, out), maximum_iterations=n
+    _, first_tag, out = tf.while_loop(
+        lambda t, *_: t >= 1, back, (n - 1, last_tag, out), maximum_iterations=n
     )
-    tags = tf.transpose(out.stack())  # [B, T]
+    tags = tf.transpose(out.write(0, first_tag).stack())  # [B, T]
     tags = tf.where(crf.seq_mask(), tags, tf.zeros_like(tags))
     best_score = tf.where(lengths > 0, best_score, tf.zeros_like(best_score))
     return tags, tf.cast(best_score, tf.float32) if crf.dtype != tf.float64 else best_score

@@ -341,6 +341,37 @@ def test_viterbi_decode_numpy_matches_graph():
     np.testing.assert_allclose(score, best.numpy()[0], rtol=1e-5)
 
 
+def test_viterbi_ties_take_the_first_maximum_like_numpy():
+    # Small integer scores: sums are exact in float32, so ties are frequent and reproducible.
+    rng = np.random.default_rng(14)
+    x = rng.integers(-2, 3, (6, 7, 4)).astype(np.float32)
+    trans = rng.integers(-2, 3, (4, 4)).astype(np.float32)
+    lengths = np.array([7, 5, 1, 3, 7, 6], np.int32)
+    tags, best = crf_decode(x, trans, lengths)
+    for b, n in enumerate(lengths):
+        path, score = viterbi_decode(x[b, :n], trans)
+        assert tags.numpy()[b, :n].tolist() == path
+        assert best.numpy()[b] == score
+
+
+@pytest.mark.parametrize("num_tags", [70, None], ids=["many_tags", "unknown_num_tags"])
+def test_viterbi_generic_path_matches_numpy(num_tags):
+    # More than 64 tags, or num_tags unknown while tracing: reduction instead of unrolled steps.
+    rng = np.random.default_rng(15)
+    k = num_tags or 6
+    x = rng.normal(size=(3, 5, k)).astype(np.float32)
+    trans = rng.normal(size=(k, k)).astype(np.float32)
+    lengths = np.array([5, 2, 4], np.int32)
+    spec = [tf.TensorSpec([None, None, num_tags], tf.float32), tf.TensorSpec([None], tf.int32)]
+    decode = tf.function(lambda x, n: crf_decode(x, trans, n), input_signature=spec)
+    tags, best = decode(x, lengths)
+    for b, n in enumerate(lengths):
+        path, score = viterbi_decode(x[b, :n], trans)
+        assert tags.numpy()[b, :n].tolist() == path
+        assert (tags.numpy()[b, n:] == 0).all()
+        np.testing.assert_allclose(best.numpy()[b], score, rtol=1e-5)
+
+
 # --------------------------------------------------------------------------------------------
 # Constraints
 # --------------------------------------------------------------------------------------------
