@@ -904,19 +904,21 @@ def _viterbi(crf: _Crf) -> tuple[tf.Tensor, tf.Tensor]:
     # (cheaper than transposing all of x up front).
     alpha0 = tf.transpose(x[:, 0]) + crf.start[:, tf.newaxis]  # [K, B]
 
-    def fwd(t, alpha, ta):
-        # Store alpha_{t-1} (a loop input) rather than alpha_t, so that XLA does not fuse the
-        # max-plus step into the table write and compute it twice.
-        ta = ta.write(t - 1, alpha)
+    def fwd(t, ta):
+        # Only the table is carried: alpha_{t-1} is read back from it, so the step and the table
+        # write form a single in-place XLA fusion (a separately carried alpha would make XLA
+        # compute the step twice, or run two independent kernels per step on two threads).
+        alpha = ta.read(t - 1)  # [K, B]
         new_alpha = tf.transpose(x[:, t]) + _max_plus_tags_major(alpha, trans, num_tags)  # [K, B]
         alpha = tf.where((t < lengths)[tf.newaxis], new_alpha, alpha)  # carried past the end
-        return t + 1, alpha, ta
+        return t + 1, ta.write(t, alpha)
 
-    alphas = tf.TensorArray(x.dtype, size=n, element_shape=alpha0.shape)
-    _, alpha, alphas = tf.while_loop(
-        lambda t, *_: t < n, fwd, (tf.constant(1), alpha0, alphas), maximum_iterations=n
+    alphas = tf.TensorArray(x.dtype, size=n, element_shape=alpha0.shape, clear_after_read=False)
+    _, alphas = tf.while_loop(
+        lambda t, *_: t < n, fwd, (tf.constant(1), alphas.write(0, alpha0)), maximum_iterations=n
     )
-    alphas = alphas.write(n - 1, alpha).stack()  # [T, K, B]; position length-1 at t >= length
+    alphas = alphas.stack()  # [T, K, B]; t >= length holds the alpha of length - 1
+    alpha = alphas[n - 1]  # [K, B]
     final = alpha + crf.end[:, tf.newaxis]  # [K, B]
     best_score = tf.reduce_max(final, axis=0)  # [B]
     last_tag = _first_argmax_tags_major(final, num_tags)  # [B]
