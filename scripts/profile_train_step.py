@@ -48,6 +48,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batches", type=int, default=120, help="batches of epoch 1 timed")
     parser.add_argument("--rounds", type=int, default=3, help="timed passes over the batches")
     parser.add_argument("--parts", action="store_true", help="also time the parts of the step")
+    parser.add_argument(
+        "--compare-unique",
+        action="store_true",
+        help="also time the full step with the char encoder encoding every word (not each "
+        "distinct word once)",
+    )
     parser.add_argument("--intra-op-threads", type=int, default=None)
     parser.add_argument("--inter-op-threads", type=int, default=None)
     return parser.parse_args(argv)
@@ -123,6 +129,30 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915 (a linear
             float(nll.numpy()), float(tok.numpy()), float(sent.numpy())
 
     cases = {"full step": run_full}
+
+    if args.compare_unique and model.char_encoder is not None:
+        every_word_step = make_train_step(
+            strategy, model, optimizer, spec, clip_norm=float(cfg.training.clip_norm)
+        )
+        encoder_layer = model.char_encoder
+        for batch in batches:  # trace both variants now (the flag is read while tracing)
+            encoder_layer.unique_words = False
+            every_word_step(batch)
+            encoder_layer.unique_words = True
+            train_step(batch)
+
+        def run_every_word() -> None:
+            for batch in batches:
+                nll, tok, sent = every_word_step(batch)
+                float(nll.numpy()), float(tok.numpy()), float(sent.numpy())
+
+        cases["full step, every word"] = run_every_word
+        words = [tf.boolean_mask(f["chars"], f["words"] != 0) for f, _ in batches]
+        distinct = sum(
+            int(tf.shape(tf.raw_ops.UniqueV2(x=w, axis=tf.zeros([1], tf.int64)).y)[0])
+            for w in words
+        )
+        print(f"char encoder: {distinct} distinct words of {tokens} ({distinct / tokens:.0%})")
 
     if args.parts:
         variables = model.trainable_variables

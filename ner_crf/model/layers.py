@@ -43,6 +43,8 @@ class CharEncoder(keras.layers.Layer):
         filters: Number of convolution filters (``cnn``).
         kernel_size: Convolution width in characters (``cnn``).
         skip_padding: Encode only the real words (see above).
+        unique_words: With ``skip_padding``, encode each distinct character sequence of the
+            batch once and copy the vectors to its occurrences (same values, less work).
         implementation: How the character BiLSTM runs (`FusedBiLSTM`): ``auto``, ``fused`` or
             ``keras``. Its weights are those of ``Bidirectional(LSTM(units))`` in every case.
         **kwargs: Passed to ``keras.layers.Layer``.
@@ -65,6 +67,7 @@ class CharEncoder(keras.layers.Layer):
         filters: int = 30,
         kernel_size: int = 3,
         skip_padding: bool = True,
+        unique_words: bool = True,
         implementation: str = "auto",
         **kwargs,
     ):
@@ -81,6 +84,7 @@ class CharEncoder(keras.layers.Layer):
         self.filters = int(filters)
         self.kernel_size = int(kernel_size)
         self.skip_padding = bool(skip_padding)
+        self.unique_words = bool(unique_words)
         self.implementation = implementation
         self.char_embedding = keras.layers.Embedding(
             self.num_chars, self.dim, dtype=self.dtype_policy, name="char_embedding"
@@ -142,7 +146,13 @@ class CharEncoder(keras.layers.Layer):
         flat_mask = tf.reshape(word_mask, [-1])  # [batch * time]
         if self.skip_padding:
             real_chars = tf.boolean_mask(flat_chars, flat_mask)  # [num_real, word_length]
-            encoded = self._encode_words(real_chars)  # [num_real, output_dim]
+            if self.unique_words:
+                # Each distinct character row is encoded once (a batch repeats "the", ",", ...).
+                unique = tf.raw_ops.UniqueV2(x=real_chars, axis=tf.zeros([1], tf.int64))
+                encoded = self._encode_words(unique.y)  # [num_unique, output_dim]
+                encoded = tf.gather(encoded, unique.idx)  # [num_real, output_dim]
+            else:
+                encoded = self._encode_words(real_chars)  # [num_real, output_dim]
             indices = tf.where(flat_mask)  # [num_real, 1] int64
             flat = tf.scatter_nd(
                 indices,
@@ -173,6 +183,7 @@ class CharEncoder(keras.layers.Layer):
                 "filters": self.filters,
                 "kernel_size": self.kernel_size,
                 "skip_padding": self.skip_padding,
+                "unique_words": self.unique_words,
                 "implementation": self.implementation,
             }
         )

@@ -200,6 +200,30 @@ def test_char_encoder_skip_padding_matches_dense_path():
     assert np.abs(outputs[0][word_mask]).min() > 0.0
 
 
+@pytest.mark.parametrize("encoder", ["lstm", "cnn"])
+def test_char_encoder_unique_words_gives_same_vectors_and_gradients(encoder):
+    features, _ = make_batch([5, 2, 4], time=6, word_length=3, seed=7)
+    chars = features["chars"].copy()
+    chars[1, :2] = chars[0, :2]  # repeated words, in other sentences and in the same one
+    chars[0, 4] = chars[0, 0]
+    word_mask = features["words"] != 0
+    results = []
+    for unique in (True, False):
+        keras.utils.set_random_seed(0)
+        layer = CharEncoder(NUM_CHARS, encoder=encoder, dim=4, units=3, unique_words=unique)
+        with tf.GradientTape() as tape:
+            out = layer(chars, word_mask)
+            loss = tf.reduce_sum(out * tf.random.stateless_normal(tf.shape(out), [1, 2]))
+        grads = tape.gradient(loss, layer.trainable_weights)
+        results.append((out.numpy(), [tf.convert_to_tensor(g).numpy() for g in grads]))
+    (out_u, grads_u), (out_e, grads_e) = results
+    np.testing.assert_allclose(out_u, out_e, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(out_u[0, 4], out_u[0, 0])
+    np.testing.assert_array_equal(out_u[~word_mask], 0.0)
+    for got, want in zip(grads_u, grads_e, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
 # --- training ----------------------------------------------------------------------------------
 
 
