@@ -52,6 +52,11 @@ try:  # Private TensorFlow modules: the direct path is used only when they are p
 except ImportError:  # pragma: no cover - depends on the TensorFlow build
     _tf_context = None
     _tf_record = None
+_DIRECT = (
+    _tf_context is not None
+    and hasattr(_tf_context.Context, "call_function")
+    and hasattr(_tf_record, "could_possibly_record")
+)
 
 #: Traced signatures kept per function before the oldest is dropped.
 MAX_CACHED_SIGNATURES = 64
@@ -95,7 +100,7 @@ class CompiledFunction:
     # -- public ------------------------------------------------------------------------------
 
     def __call__(self, *args, **kwargs):
-        if _tf_context is None or not _eager_without_tape():
+        if not _DIRECT or not _eager_without_tape():
             return self._tf_function(*args, **kwargs)
         flat, key = _flatten(args, kwargs)
         entry = self._cache.get(key)
