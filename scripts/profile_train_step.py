@@ -7,22 +7,29 @@ of epoch 1 (kept in memory, so the input pipeline is timed separately) and repor
 
 * ``full step``: the real train step (forward, CRF loss, backward, clipping, fused Adam), called
   from Python with the three ``.numpy()`` reads the trainer does, as train tokens/s;
-* the parts, each its own ``tf.function`` timed over the same batches: the character encoder
-  (forward + backward), the word BiLSTM stack (forward + backward), the CRF log-likelihood
-  (forward + backward), the model up to the emissions (forward + backward), gradient clipping
-  plus the optimizer update, the ``tf.data`` pipeline alone, and an empty ``tf.function`` with
-  the same inputs (Python and dispatch overhead per call).
+* ``full step, from tf.data``: the same step fed by the ``tf.data`` pipeline, as in training;
+* with ``--compare-impl``: the step and Viterbi decoding again with the other LSTM
+  implementation (``fused`` <-> ``keras``, same weights, same process);
+* with ``--compare-unique``: the step with the character encoder encoding every word instead of
+  each distinct word once;
+* with ``--parts``: the parts, each its own ``tf.function`` timed over the same batches: the
+  character encoder (forward + backward), the word BiLSTM stack (forward + backward), the CRF
+  log-likelihood (forward + backward), the model up to the emissions (forward + backward),
+  gradient clipping plus the optimizer update, the ``tf.data`` pipeline alone, and an empty
+  ``tf.function`` with the same inputs (Python and dispatch overhead per call).
 
 All timings of one process are interleaved round by round (A, B, C, A, B, C, ...), so background
 load hits them alike; the best round and the median round are printed with the 1-minute load
 average. Thread settings can only be set before TensorFlow starts, so compare them with
-back-to-back runs (``--intra-op-threads`` / ``--inter-op-threads``).
+back-to-back runs (``--intra-op-threads`` / ``--inter-op-threads``, or TensorFlow's own
+environment variables ``TF_NUM_INTRAOP_THREADS`` / ``TF_NUM_INTEROP_THREADS``, which also work
+for ``ner-crf train``).
 
 Usage::
 
     TF_CPP_MIN_LOG_LEVEL=2 .venv/bin/python scripts/profile_train_step.py [--batches 120] \
-        [--rounds 3] [--parts] [--set model.lstm.implementation=fused] \
-        [--intra-op-threads 1 --inter-op-threads 2]
+        [--rounds 3] [--parts] [--compare-impl] [--compare-unique] \
+        [--set model.lstm.implementation=keras] [--intra-op-threads 1 --inter-op-threads 2]
 
 The data files are read where they are (``../shared/data/conll2003`` by default).
 """
@@ -53,6 +60,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="also time the full step with the char encoder encoding every word (not each "
         "distinct word once)",
+    )
+    parser.add_argument(
+        "--compare-impl",
+        action="store_true",
+        help="A/B in this process: also time the train step and decoding with the other LSTM "
+        "implementation (fused <-> keras), same weights",
     )
     parser.add_argument("--intra-op-threads", type=int, default=None)
     parser.add_argument("--inter-op-threads", type=int, default=None)
@@ -129,6 +142,48 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915 (a linear
             float(nll.numpy()), float(tok.numpy()), float(sent.numpy())
 
     cases = {"full step": run_full}
+
+    def run_dataset(step) -> None:
+        for batch in builder.dataset(1).take(args.batches):
+            nll, tok, sent = step(batch)
+            float(nll.numpy()), float(tok.numpy()), float(sent.numpy())
+
+    cases["full step, from tf.data"] = lambda: run_dataset(train_step)
+
+    if args.compare_impl:
+        impl = model.bilstms[0].resolved_implementation()
+        other = "keras" if impl == "fused" else "fused"
+
+        def decode_fn():
+            return tf.function(lambda f: model.decode(f)[0], input_signature=[features_spec])
+
+        decode = decode_fn()
+        for batch in batches:  # trace with the configured implementation
+            train_step(batch)
+            decode(batch[0])
+        model.set_lstm_implementation(other)
+        other_step = make_train_step(
+            strategy, model, optimizer, spec, clip_norm=float(cfg.training.clip_norm)
+        )
+        other_decode = decode_fn()
+        for batch in batches:
+            other_step(batch)
+            other_decode(batch[0])
+        model.set_lstm_implementation(impl)
+
+        def run_steps(step) -> None:
+            for batch in batches:
+                nll, tok, sent = step(batch)
+                float(nll.numpy()), float(tok.numpy()), float(sent.numpy())
+
+        def run_decode(fn) -> None:
+            for features, _ in batches:
+                fn(features).numpy()
+
+        cases[f"full step, {other}"] = lambda: run_steps(other_step)
+        cases[f"full step, tf.data, {other}"] = lambda: run_dataset(other_step)
+        cases[f"decode, {impl}"] = lambda: run_decode(decode)
+        cases[f"decode, {other}"] = lambda: run_decode(other_decode)
 
     if args.compare_unique and model.char_encoder is not None:
         every_word_step = make_train_step(
