@@ -71,14 +71,7 @@ def _decode_speed(run_dir: Path, cfg) -> float:
     from ner_crf.model.builder import build_model
 
     vocabs = Vocabularies.load(run_dir / "vocab")
-    encoder = SentenceEncoder(
-        vocabs.words,
-        vocabs.chars,
-        vocabs.tags,
-        lowercase=cfg.vocab.lowercase,
-        normalize_digits=cfg.vocab.normalize_digits,
-        max_word_length=cfg.vocab.max_word_length,
-    )
+    encoder = SentenceEncoder.from_config(vocabs, cfg.vocab)
     sentences = read_conll(cfg.data.dev, scheme=cfg.data.scheme)
     builder = DatasetBuilder(sentences, encoder, batch_size=128, with_tags=False)
     model = build_model(

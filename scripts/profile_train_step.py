@@ -101,14 +101,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915 (a linear
         lowercase=cfg.vocab.lowercase,
         normalize_digits=cfg.vocab.normalize_digits,
     )
-    encoder = SentenceEncoder(
-        vocabs.words,
-        vocabs.chars,
-        vocabs.tags,
-        lowercase=cfg.vocab.lowercase,
-        normalize_digits=cfg.vocab.normalize_digits,
-        max_word_length=cfg.vocab.max_word_length,
-    )
+    encoder = SentenceEncoder.from_config(vocabs, cfg.vocab)
     keras.utils.set_random_seed(cfg.training.seed)
     builder = DatasetBuilder(
         sentences,

@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tensorflow as tf
 
-from ner_crf.data.vocab import PAD, Vocabulary, normalize_word
+from ner_crf.data.vocab import PAD, Vocabularies, Vocabulary, normalize_word
 from ner_crf.errors import DataError
 
 if TYPE_CHECKING:
@@ -122,6 +122,24 @@ class SentenceEncoder:
         self.lowercase = lowercase
         self.normalize_digits = normalize_digits
         self.max_word_length = max_word_length
+
+    @classmethod
+    def from_config(cls, vocabs: Vocabularies, vocab_config: Any) -> SentenceEncoder:
+        """The encoder for a run: ``vocabs`` (words, chars, tags) and the ``vocab`` config section.
+
+        Args:
+            vocabs: A `Vocabularies` (``.words``, ``.chars``, ``.tags``).
+            vocab_config: The ``vocab`` config section (``lowercase``, ``normalize_digits``,
+                ``max_word_length``), the options the vocabularies were built with.
+        """
+        return cls(
+            vocabs.words,
+            vocabs.chars,
+            vocabs.tags,
+            lowercase=vocab_config.lowercase,
+            normalize_digits=vocab_config.normalize_digits,
+            max_word_length=vocab_config.max_word_length,
+        )
 
     def encode(self, tokens: Sequence[str]) -> dict[str, np.ndarray]:
         """Encodes one sentence.

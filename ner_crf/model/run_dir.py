@@ -224,14 +224,7 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     tag_names = list(vocabs.tags.tokens)
     _check_model_matches(model, vocabs, tag_names, model_path, vocab_dir)
 
-    encoder = SentenceEncoder(
-        vocabs.words,
-        vocabs.chars,
-        vocabs.tags,
-        lowercase=config.vocab.lowercase,
-        normalize_digits=config.vocab.normalize_digits,
-        max_word_length=config.vocab.max_word_length,
-    )
+    encoder = SentenceEncoder.from_config(vocabs, config.vocab)
     metrics = _read_metrics(run_dir / METRICS_FILE)
     logger.info("loaded run %s (%d tags, scheme %s)", run_dir, len(tag_names), config.data.scheme)
     return LoadedRun(

@@ -276,14 +276,7 @@ class _Trainer:
             normalize_digits=cfg.vocab.normalize_digits,
         )
         self.tag_names = list(self.vocabs.tags.tokens)
-        self.encoder = SentenceEncoder(
-            self.vocabs.words,
-            self.vocabs.chars,
-            self.vocabs.tags,
-            lowercase=cfg.vocab.lowercase,
-            normalize_digits=cfg.vocab.normalize_digits,
-            max_word_length=cfg.vocab.max_word_length,
-        )
+        self.encoder = SentenceEncoder.from_config(self.vocabs, cfg.vocab)
         matrix = None
         if cfg.embeddings.path is not None:
             from ner_crf.data.embeddings import load_embeddings

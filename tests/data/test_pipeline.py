@@ -322,3 +322,20 @@ def test_mirrored_strategy_splits_batches():
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "ROWS 37" in result.stdout
+
+
+def test_encoder_from_config_uses_the_vocab_section() -> None:
+    from ner_crf.config import config_from_dict
+
+    train = [Sentence(["Paris", "2024", "Rome"], ["B-LOC", "O", "B-LOC"])]
+    vocabs = build_vocabularies(train, lowercase=True, normalize_digits=True)
+    cfg = config_from_dict(
+        {"vocab": {"lowercase": True, "normalize_digits": True, "max_word_length": 3}}
+    )
+    encoder = SentenceEncoder.from_config(vocabs, cfg.vocab)
+    assert (encoder.lowercase, encoder.normalize_digits, encoder.max_word_length) == (True, True, 3)
+    assert encoder.tags is vocabs.tags
+    encoded = encoder.encode(["PARIS", "1999", "Rome"])
+    assert list(encoded["words"]) == vocabs.words.encode(["paris", "0000", "rome"])
+    assert UNK not in encoded["words"]
+    assert encoded["chars"].shape == (3, 3)
