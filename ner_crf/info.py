@@ -51,25 +51,12 @@ def transition_scores(model: Any, tag_names: list[str]) -> TransitionScores:
     Returns:
         The :class:`TransitionScores`.
     """
-    crf = model.crf
-    k = len(tag_names)
-    trans = np.asarray(crf.transitions.numpy(), dtype=np.float64)  # [K, K] [from, to]
-    start = np.zeros(k)
-    end = np.zeros(k)
-    if crf.use_boundary:
-        start = np.asarray(crf.start_transitions.numpy(), dtype=np.float64)  # [K]
-        end = np.asarray(crf.end_transitions.numpy(), dtype=np.float64)  # [K]
-    allowed = np.ones((k + 2, k), dtype=bool)
-    if crf.allowed_start is not None:
-        allowed[0] = False
-        allowed[0, list(crf.allowed_start)] = True
-    if crf.allowed_transitions is not None:
-        allowed[1 : k + 1] = False
-        for frm, to in crf.allowed_transitions:
-            allowed[1 + frm, to] = True
-    if crf.allowed_end is not None:
-        allowed[k + 1] = False
-        allowed[k + 1, list(crf.allowed_end)] = True
+    params = model.crf.numpy_parameters()
+    # Rows: <start>, each from-tag, <end>; columns: to-tags.
+    allowed = np.concatenate(
+        [params["start_mask"][None], params["transition_mask"], params["end_mask"][None]], axis=0
+    )  # [K + 2, K]
+    start, trans, end = params["start"], params["transitions"], params["end"]
     values = np.concatenate([start[None], trans, end[None]], axis=0)  # [K + 2, K]
     return TransitionScores(
         tags=list(tag_names),

@@ -413,26 +413,10 @@ class Predictor:
 
         model = run.model
         crf = model.crf
-        k = len(self.tag_names)
-        trans = np.asarray(crf.transitions.numpy(), dtype=np.float64)  # [K, K] [from, to]
-        start = np.zeros(k)
-        end = np.zeros(k)
-        if crf.use_boundary:
-            start = np.asarray(crf.start_transitions.numpy(), dtype=np.float64)  # [K]
-            end = np.asarray(crf.end_transitions.numpy(), dtype=np.float64)  # [K]
-        trans_mask = np.ones((k, k), dtype=bool)
-        if crf.allowed_transitions is not None:
-            trans_mask[:] = False
-            for frm, to in crf.allowed_transitions:
-                trans_mask[frm, to] = True
-        start_mask = np.ones(k, dtype=bool)
-        if crf.allowed_start is not None:
-            start_mask[:] = False
-            start_mask[list(crf.allowed_start)] = True
-        end_mask = np.ones(k, dtype=bool)
-        if crf.allowed_end is not None:
-            end_mask[:] = False
-            end_mask[list(crf.allowed_end)] = True
+        params = crf.numpy_parameters()
+        trans, start, end = params["transitions"], params["start"], params["end"]
+        trans_mask = params["transition_mask"]  # [K, K]
+        start_mask, end_mask = params["start_mask"], params["end_mask"]  # [K], [K]
         # The effective parameters of the forward-backward pass (forbidden -> FORBIDDEN_SCORE).
         self._trans = np.where(trans_mask, trans, FORBIDDEN_SCORE)
         self._start = np.where(start_mask, start, FORBIDDEN_SCORE)

@@ -387,6 +387,32 @@ class CRF(keras.layers.Layer):
             kwargs["end_mask"] = self._allowed_vector(self.allowed_end)  # [K] or None
         return kwargs
 
+    def numpy_parameters(self) -> dict[str, np.ndarray]:
+        """The learned scores and the constraints as NumPy arrays (inspection, host-side math).
+
+        Returns:
+            ``transitions`` float64 [K, K] (``[from, to]``); ``start`` / ``end`` float64 [K]
+            (zeros without boundary weights); bool masks ``transition_mask`` [K, K] and
+            ``start_mask`` / ``end_mask`` [K] (all True where nothing is forbidden).
+        """
+        kwargs = self._crf_kwargs(True)
+        k = self.num_tags
+
+        def scores(value: Any, shape: tuple[int, ...]) -> np.ndarray:
+            return np.zeros(shape) if value is None else np.asarray(value, dtype=np.float64)
+
+        def allowed(value: Any, shape: tuple[int, ...]) -> np.ndarray:
+            return np.ones(shape, dtype=bool) if value is None else np.asarray(value, dtype=bool)
+
+        return {
+            "transitions": scores(kwargs["transition_params"], (k, k)),  # [K, K]
+            "start": scores(kwargs["start_transitions"], (k,)),  # [K]
+            "end": scores(kwargs["end_transitions"], (k,)),  # [K]
+            "transition_mask": allowed(kwargs["transition_mask"], (k, k)),  # [K, K]
+            "start_mask": allowed(kwargs["start_mask"], (k,)),  # [K]
+            "end_mask": allowed(kwargs["end_mask"], (k,)),  # [K]
+        }
+
     def _prepare(self, potentials: Any, mask: Any) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """Casts potentials to float32 and turns the mask into lengths.
 

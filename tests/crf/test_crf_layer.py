@@ -571,3 +571,28 @@ def test_constraints_accept_numpy_and_tuples_and_store_plain_ints():
     assert config["allowed_transitions"] == [[0, 1], [1, 2]]
     assert config["allowed_start"] == [0] and config["allowed_end"] == [1, 2]
     json.dumps(config)
+
+
+def test_numpy_parameters_match_weights_and_constraints():
+    crf = CRF(
+        3, allowed_transitions=[[0, 0], [0, 1], [1, 2]], allowed_start=[0, 1], allowed_end=[2]
+    )
+    crf.build((None, None, 3))
+    rng = np.random.default_rng(0)
+    crf.transitions.assign(rng.uniform(-5, 5, (3, 3)).astype(np.float32))
+    crf.start_transitions.assign(rng.uniform(-5, 5, 3).astype(np.float32))
+    params = crf.numpy_parameters()
+    np.testing.assert_array_equal(params["transitions"], crf.transitions.numpy())
+    np.testing.assert_array_equal(params["start"], crf.start_transitions.numpy())
+    np.testing.assert_array_equal(params["end"], np.zeros(3))
+    expected = np.zeros((3, 3), bool)
+    expected[[0, 0, 1], [0, 1, 2]] = True
+    np.testing.assert_array_equal(params["transition_mask"], expected)
+    np.testing.assert_array_equal(params["start_mask"], [True, True, False])
+    np.testing.assert_array_equal(params["end_mask"], [False, False, True])
+
+    plain = CRF(2, use_boundary=False)
+    plain.build((None, None, 2))
+    params = plain.numpy_parameters()
+    assert params["start"].shape == (2,) and not params["start"].any()
+    assert params["transition_mask"].all() and params["start_mask"].all()
