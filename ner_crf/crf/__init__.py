@@ -1,50 +1,49 @@
-"""Linear-chain CRF: TensorFlow functions (``tfa.text`` compatible), tag-scheme constraints."""
+"""Linear-chain CRF: TensorFlow functions (``tfa.text`` compatible), tag-scheme constraints.
+
+The names below are loaded on first use (PEP 562), so the TensorFlow-free submodules
+(:mod:`ner_crf.crf.constraints`, :mod:`ner_crf.crf.entity_probs`) can be imported without
+importing TensorFlow.
+"""
 
 from __future__ import annotations
 
-from ner_crf.crf.constraints import (
-    TransitionConstraints,
-    allowed_end,
-    allowed_start,
-    allowed_transitions,
-    transition_constraints,
-)
-from ner_crf.crf.layer import CRF, CRFLoss
-from ner_crf.crf.ops import (
-    FORBIDDEN_SCORE,
-    crf_binary_score,
-    crf_decode,
-    crf_decode_nbest,
-    crf_forward,
-    crf_forward_backward,
-    crf_log_likelihood,
-    crf_log_norm,
-    crf_marginals,
-    crf_segment_log_prob,
-    crf_sequence_score,
-    crf_unary_score,
-    viterbi_decode,
-)
+import importlib
+from typing import Any
 
-__all__ = [
-    "CRF",
-    "CRFLoss",
-    "FORBIDDEN_SCORE",
-    "TransitionConstraints",
-    "allowed_end",
-    "allowed_start",
-    "allowed_transitions",
-    "crf_binary_score",
-    "crf_decode",
-    "crf_decode_nbest",
-    "crf_forward",
-    "crf_forward_backward",
-    "crf_log_likelihood",
-    "crf_log_norm",
-    "crf_marginals",
-    "crf_segment_log_prob",
-    "crf_sequence_score",
-    "crf_unary_score",
-    "transition_constraints",
-    "viterbi_decode",
-]
+# Public name -> the submodule that defines it.
+_SOURCES = {
+    "TransitionConstraints": "constraints",
+    "allowed_end": "constraints",
+    "allowed_start": "constraints",
+    "allowed_transitions": "constraints",
+    "transition_constraints": "constraints",
+    "CRF": "layer",
+    "CRFLoss": "layer",
+    "FORBIDDEN_SCORE": "ops",
+    "crf_binary_score": "ops",
+    "crf_decode": "ops",
+    "crf_decode_nbest": "ops",
+    "crf_forward": "ops",
+    "crf_forward_backward": "ops",
+    "crf_log_likelihood": "ops",
+    "crf_log_norm": "ops",
+    "crf_marginals": "ops",
+    "crf_segment_log_prob": "ops",
+    "crf_sequence_score": "ops",
+    "crf_unary_score": "ops",
+    "viterbi_decode": "ops",
+}
+
+__all__ = sorted(_SOURCES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _SOURCES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_SOURCES[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_SOURCES))

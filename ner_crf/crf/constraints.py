@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "FORBIDDEN_SCORE",
     "SCHEMES",
     "TransitionConstraints",
     "allowed_end",
@@ -33,6 +34,10 @@ __all__ = [
     "canonical_scheme",
     "transition_constraints",
 ]
+
+#: Score a forbidden transition / first tag / last tag gets in the differentiable CRF functions
+#: (:mod:`ner_crf.crf.ops`) and in the NumPy entity probabilities (:mod:`ner_crf.crf.entity_probs`).
+FORBIDDEN_SCORE = -1e4
 
 #: Accepted scheme names (upper-cased) mapped to the canonical name.
 SCHEMES: dict[str, str] = {

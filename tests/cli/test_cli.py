@@ -379,10 +379,10 @@ def test_entity_scores_match_brute_force(loaded):
     for first, end_, label, probability in result.entities:
         assert probability == pytest.approx(expected[(first, end_, label)], rel=1e-3, abs=1e-6)
     # Every possible span, not only the predicted ones.
-    from ner_crf.predict import _CrfTables, entity_log_prob
+    from ner_crf.crf.entity_probs import CrfTables, entity_log_prob
 
     out = {key: v.numpy() for key, v in predictor._analyse(features).items()}
-    tables = _CrfTables(
+    tables = CrfTables(
         emissions=out["emissions"][0].astype(np.float64),
         alpha=out["alpha"][0].astype(np.float64),
         beta=out["beta"][0].astype(np.float64),

@@ -1,0 +1,113 @@
+"""The TensorFlow predictor: a trained model run by :class:`~ner_crf.predict.tagging.Tagger`.
+
+Each batch goes through one ``tf.function`` (a single trace: every dimension of the input
+signature is dynamic). TensorFlow is imported when a :class:`Predictor` is built.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ner_crf.predict.tagging import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_BATCH_TOKENS,
+    DEFAULT_MAX_SENTENCE_LENGTH,
+    Tagger,
+)
+
+__all__ = ["Predictor"]
+
+
+class Predictor(Tagger):
+    """Runs a trained model on batches of token lists.
+
+    Args:
+        run: A :class:`~ner_crf.model.run_dir.LoadedRun` (``model``, ``encoder``, ``tag_names``
+            and ``scheme`` are used; the trainer passes one for the model it is training).
+        batch_size: Maximum sentences per model call.
+        max_batch_tokens: Maximum padded words (sentences x longest) per model call.
+        max_sentence_length: Longer sentences are tagged in pieces of this many tokens.
+        n_best: Also return this many best tag sequences per sentence (0 = none).
+    """
+
+    def __init__(
+        self,
+        run: Any,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
+        max_sentence_length: int = DEFAULT_MAX_SENTENCE_LENGTH,
+        n_best: int = 0,
+    ):
+        import tensorflow as tf
+
+        from ner_crf.crf import crf_forward_backward
+
+        model = run.model
+        crf = model.crf
+        params = crf.numpy_parameters()
+        super().__init__(
+            run.encoder,
+            run.tag_names,
+            run.scheme,
+            params,
+            batch_size=batch_size,
+            max_batch_tokens=max_batch_tokens,
+            max_sentence_length=max_sentence_length,
+            n_best=n_best,
+        )
+        self.run = run
+        fb_kwargs = {
+            "start_transitions": tf.constant(params["start"], tf.float32),
+            "end_transitions": tf.constant(params["end"], tf.float32),
+            "transition_mask": tf.constant(params["transition_mask"]),
+            "start_mask": tf.constant(params["start_mask"]),
+            "end_mask": tf.constant(params["end_mask"]),
+        }
+        trans_tensor = tf.constant(params["transitions"], tf.float32)
+
+        signature = [
+            {
+                "words": tf.TensorSpec([None, None], tf.int32, name="words"),
+                "chars": tf.TensorSpec([None, None, None], tf.int32, name="chars"),
+                "casing": tf.TensorSpec([None, None], tf.int32, name="casing"),
+            }
+        ]
+
+        @tf.function(input_signature=signature)
+        def decode(features):
+            tags, _ = model.decode(features)  # [B, T]
+            return tags
+
+        @tf.function(input_signature=signature)
+        def analyse(features):
+            emissions = model(features, training=False)  # [B, T, K] float32
+            mask = model.feature_mask(features)  # [B, T]
+            lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)  # [B]
+            tags, _ = crf.decode(emissions, mask=mask)  # [B, T]
+            log_alpha, log_beta, log_z = crf_forward_backward(
+                emissions, trans_tensor, lengths, **fb_kwargs
+            )  # [B, T, K], [B, T, K], [B]
+            out = {
+                "tags": tags,
+                "emissions": emissions,
+                "alpha": log_alpha,
+                "beta": log_beta,
+                "log_z": log_z,
+            }
+            if n_best > 0:
+                best_tags, best_scores = crf.decode_nbest(emissions, n_best, mask=mask)
+                out["nbest_tags"] = best_tags  # [B, k, T]
+                out["nbest_scores"] = best_scores  # [B, k]
+            return out
+
+        self._decode = decode  # features -> int32 [B, T] tags
+        self._analyse = analyse  # features -> dict of tags, emissions, alpha, beta, log_z, ...
+
+    def _decode_arrays(self, features: dict[str, np.ndarray]) -> np.ndarray:
+        return self._decode(features).numpy()
+
+    def _analyse_arrays(self, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {key: value.numpy() for key, value in self._analyse(features).items()}
