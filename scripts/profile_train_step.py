@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915 (a linear
     from ner_crf.data.vocab import build_vocabularies
     from ner_crf.model.builder import build_model
     from ner_crf.training.optim import make_optimizer
-    from ner_crf.training.trainer import _merge_rows, make_train_step
+    from ner_crf.training.step import make_train_step, merge_rows
 
     os.chdir(REPO)  # the config's data paths are relative to the repository root
     cfg = load_config(args.config, args.set)
@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915 (a linear
 
         @tf.function(reduce_retracing=True)
         def update_part(grads):
-            grads = [_merge_rows(g) for g in grads]
+            grads = [merge_rows(g) for g in grads]
             grads, _ = tf.clip_by_global_norm(grads, float(cfg.training.clip_norm))
             optimizer.apply(grads, variables)
             return optimizer.iterations

@@ -39,15 +39,19 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ner_crf.errors import ConfigError, NerCrfError
+from ner_crf.errors import NerCrfError
+from ner_crf.evaluation import resolve_mode
 from ner_crf.training.checkpoints import CheckpointKeeper, ResumeError
+from ner_crf.training.resume import check_run_dir
+from ner_crf.training.step import make_train_step
+
+if TYPE_CHECKING:
+    from ner_crf.config import ExperimentConfig
 
 logger = logging.getLogger(__name__)
 
-# Keys that may differ between the interrupted run and the resumed one.
-RESUMABLE_DIFFERENCES = ("training.epochs", "training.patience", "output.dir", "output.tensorboard")
 # Train-loss TensorBoard scalars every this many steps.
 LOSS_SUMMARY_EVERY = 20
 # Dev/test sentences per decoding batch.
@@ -83,57 +87,16 @@ class TrainResult:
 
 
 # --------------------------------------------------------------------------------------------
-# Config helpers
-# --------------------------------------------------------------------------------------------
-
-
-def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{dotted}."))
-        else:
-            flat[dotted] = value
-    return flat
-
-
-def config_differences(saved: Any, current: Any) -> list[str]:
-    """Dotted keys whose values differ between two configs (resume-tolerant keys excluded).
-
-    Args:
-        saved: The config of the interrupted run.
-        current: The config given to the resumed run.
-
-    Returns:
-        Sorted list of differing keys.
-    """
-    from ner_crf.config import config_to_dict
-
-    old = _flatten(config_to_dict(saved))
-    new = _flatten(config_to_dict(current))
-    keys = sorted(set(old) | set(new))
-    return [
-        key
-        for key in keys
-        if key not in RESUMABLE_DIFFERENCES and old.get(key, None) != new.get(key, None)
-    ]
-
-
-def _eval_mode(cfg: Any) -> str:
-    mode = cfg.evaluation.mode
-    if mode == "auto":
-        return "strict" if cfg.data.scheme.upper() in ("IOBES", "BIO", "IOB2") else "conlleval"
-    return mode
-
-
-# --------------------------------------------------------------------------------------------
 # Training
 # --------------------------------------------------------------------------------------------
 
 
 def train(
-    cfg: Any, *, output_dir: str | Path | None = None, resume: bool = False, progress: bool = True
+    cfg: ExperimentConfig,
+    *,
+    output_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool = True,
 ) -> TrainResult:
     """Trains a tagger as described by ``cfg`` and writes its run directory.
 
@@ -160,7 +123,7 @@ def train(
         cfg = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, dir=Path(output_dir)))
     run_dir = Path(cfg.output.dir)
     check_paths(cfg)
-    _check_run_dir(cfg, run_dir, resume)
+    check_run_dir(cfg, run_dir, resume)
 
     from ner_crf.training.strategy import make_strategy, worker_info
 
@@ -183,51 +146,18 @@ def train(
     return result
 
 
-def _check_run_dir(cfg: Any, run_dir: Path, resume: bool) -> None:
-    from ner_crf.config import load_config
-    from ner_crf.training.checkpoints import POINTER
-
-    pointer = run_dir / "checkpoints" / POINTER
-    if not resume:
-        if pointer.exists():
-            raise ConfigError(
-                f"run directory {run_dir} already holds a training run; resume it "
-                "(train --resume) or choose another output directory",
-                key="output.dir",
-            )
-        return
-    if not pointer.exists():
-        raise ResumeError(
-            f"cannot resume: no checkpoint in {run_dir / 'checkpoints'} (the run never completed "
-            "an epoch, or the directory is wrong); start it without --resume"
-        )
-    saved_path = run_dir / "config.yaml"
-    if not saved_path.exists():
-        raise ResumeError(f"cannot resume: {saved_path} is missing")
-    saved = load_config(saved_path)
-    differing = config_differences(saved, cfg)
-    if differing:
-        old = _flatten(_to_dict(saved))
-        new = _flatten(_to_dict(cfg))
-        details = "; ".join(f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in differing)
-        raise ConfigError(
-            f"cannot resume {run_dir}: the config differs from the saved {saved_path} in "
-            f"{len(differing)} key(s): {details}. Resume with the same config (only "
-            f"{', '.join(RESUMABLE_DIFFERENCES)} may change)",
-            key=differing[0],
-        )
-
-
-def _to_dict(cfg: Any) -> dict[str, Any]:
-    from ner_crf.config import config_to_dict
-
-    return config_to_dict(cfg)
-
-
 class _Trainer:
     """One training run (internal: :func:`train` is the API)."""
 
-    def __init__(self, cfg: Any, strategy: Any, run_dir: Path, *, is_chief: bool, progress: bool):
+    def __init__(
+        self,
+        cfg: ExperimentConfig,
+        strategy: Any,
+        run_dir: Path,
+        *,
+        is_chief: bool,
+        progress: bool,
+    ):
         self.cfg = cfg
         self.strategy = strategy
         self.run_dir = run_dir
@@ -407,132 +337,43 @@ class _Trainer:
 
         predicted = self._predict_tags(sentences, builder)
         gold = [list(sentence.tags) for sentence in sentences]
-        scheme, mode = self.cfg.data.scheme, _eval_mode(self.cfg)
+        scheme = self.cfg.data.scheme
+        mode = resolve_mode(self.cfg.evaluation.mode, scheme)
         return evaluate_tags(gold, predicted, scheme=scheme, mode=mode)
 
     # === Loop ===
 
     def run(self, *, resume: bool) -> TrainResult:
-        import keras
-
-        from ner_crf.model.run_dir import (
-            LAST_MODEL_FILE,
-            MODEL_FILE,
-            prepare_run_dir,
-            save_model_atomic,
-        )
         from ner_crf.training.optim import current_learning_rate
-        from ner_crf.training.tensorboard import SummaryLogger, to_numpy
+        from ner_crf.training.tensorboard import SummaryLogger
 
         cfg = self.cfg
         self._read_data()
         self._build()
-        history: list[dict[str, Any]] = []
         self.best_weights: list[Any] | None = None
-        if resume:
-            source = CheckpointKeeper(
-                getattr(self, "resume_keeper_dir", self.keeper.directory), self.checkpoint
-            )
-            meta = source.latest()
-            if meta is None:  # checked in train(); the pointer vanished since
-                raise ResumeError(f"cannot resume: no checkpoint in {source.directory}")
-            source.restore(meta)
-            history = list(meta.get("history", []))
-            logger.info(
-                "resumed %s after epoch %d (step %d, best dev F1 %s)",
-                self.run_dir,
-                int(self.state.epoch.numpy()),
-                int(self.state.step.numpy()),
-                _fmt(float(self.state.best_f1.numpy())),
-            )
-        else:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            prepare_run_dir(self.run_dir, cfg, self.vocabs)
-
+        history = self._resume() if resume else self._start()
         self._decode = self._make_decode()
         summaries = SummaryLogger(
             self.run_dir / "tensorboard", enabled=self.is_chief and cfg.output.tensorboard
         )
-        has_dev = self.dev_sentences is not None
-        patience = cfg.training.patience
-        stopped_early = False
+        stopped_early = self._patience_exhausted()  # the interrupted run had already stopped
+        start_epoch = cfg.training.epochs + 1 if stopped_early else self._epoch() + 1
         train_step = None
-        start_epoch = int(self.state.epoch.numpy()) + 1
-        if has_dev and patience > 0 and int(self.state.bad_epochs.numpy()) >= patience:
-            stopped_early = True  # the interrupted run had already stopped
-            start_epoch = cfg.training.epochs + 1
         for epoch in range(start_epoch, cfg.training.epochs + 1):
             dataset = self._train_dataset(epoch)
             if train_step is None:
                 train_step = self._make_train_step(dataset.element_spec)
             record = self._run_epoch(epoch, dataset, train_step, summaries)
             record["learning_rate"] = current_learning_rate(self.optimizer)
-            improved = True
-            if has_dev:
-                dev = self._evaluate(self.dev_sentences, self.dev_builder)
-                micro = _micro(dev)
-                record.update(
-                    dev_precision=micro["precision"],
-                    dev_recall=micro["recall"],
-                    dev_f1=micro["f1"],
-                )
-                improved = micro["f1"] > float(self.state.best_f1.numpy())
-                summaries.scalars(
-                    epoch,
-                    {
-                        "dev/precision": micro["precision"],
-                        "dev/recall": micro["recall"],
-                        "dev/f1": micro["f1"],
-                    },
-                )
-            if improved:
-                if self.test_sentences is not None:
-                    self.best_weights = self.model.get_weights()  # for the final test score
-                self.state.best_f1.assign(record.get("dev_f1", 0.0))
-                self.state.best_epoch.assign(epoch)
-                self.state.bad_epochs.assign(0)
-            else:
-                self.state.bad_epochs.assign_add(1)
-            self.state.epoch.assign(epoch)
+            improved = self._score_dev(epoch, record, summaries)
             history.append(record)
-            summaries.scalars(
-                epoch,
-                {
-                    "epoch/loss": record["loss"],
-                    "train/learning_rate": record["learning_rate"],
-                    "train/tokens_per_second": record["tokens_per_second"],
-                },
-            )
-            summaries.transitions(epoch, to_numpy(self.model.crf.transitions), self.tag_names)
-            summaries.flush()
-
-            # Files: models first, then metrics, then the checkpoint pointer (the commit point).
-            if self.is_chief:
-                save_model_atomic(self.model, self.run_dir / LAST_MODEL_FILE)
-                if improved:
-                    save_model_atomic(self.model, self.run_dir / MODEL_FILE)
-            self._write_metrics(history, status="running")
-            self._save_checkpoint(epoch, history)
-            logger.info(
-                "epoch %d/%d: loss %.4f%s, lr %.3g, %.1fs, %.0f tokens/s%s",
-                epoch,
-                cfg.training.epochs,
-                record["loss"],
-                f", dev P/R/F1 {record['dev_precision']:.4f}/{record['dev_recall']:.4f}/"
-                f"{record['dev_f1']:.4f}"
-                if has_dev
-                else "",
-                record["learning_rate"],
-                record["seconds"],
-                record["tokens_per_second"],
-                " (best)" if improved and has_dev else "",
-            )
-            if has_dev and patience > 0 and int(self.state.bad_epochs.numpy()) >= patience:
+            self._end_epoch(epoch, record, improved, history, summaries)
+            if self._patience_exhausted():
                 logger.info(
                     "early stopping after epoch %d: no dev F1 improvement for %d epochs "
                     "(best %.4f at epoch %d)",
                     epoch,
-                    patience,
+                    cfg.training.patience,
                     float(self.state.best_f1.numpy()),
                     int(self.state.best_epoch.numpy()),
                 )
@@ -540,30 +381,148 @@ class _Trainer:
                 break
 
         best_epoch = int(self.state.best_epoch.numpy()) or None
-        best_f1 = float(self.state.best_f1.numpy()) if has_dev else None
-        test = None
-        if self.test_sentences is not None:
-            model_path = self.run_dir / MODEL_FILE
-            if best_epoch != int(self.state.epoch.numpy()):
-                if self.best_weights is not None:
-                    self.model.set_weights(self.best_weights)
-                elif model_path.exists():  # best epoch before a resume: read it back
-                    best = keras.saving.load_model(model_path, compile=False)
-                    self.model.set_weights(best.get_weights())
-            test_result = self._evaluate(self.test_sentences, self.test_builder)
-            test = test_result.to_dict()
-            logger.info("test (epoch %s weights): F1 %.4f", best_epoch, _micro(test_result)["f1"])
+        test = self._score_test(best_epoch)
         self._write_metrics(history, status="completed", test=test, stopped_early=stopped_early)
         summaries.close()
         return TrainResult(
             run_dir=self.run_dir,
             best_epoch=best_epoch,
-            best_dev_f1=best_f1,
+            best_dev_f1=float(self.state.best_f1.numpy()) if self._has_dev() else None,
             history=history,
             test=test,
-            epochs_completed=int(self.state.epoch.numpy()),
+            epochs_completed=self._epoch(),
             stopped_early=stopped_early,
         )
+
+    # === Loop pieces ===
+
+    def _epoch(self) -> int:
+        """The last completed epoch (0 before the first)."""
+        return int(self.state.epoch.numpy())
+
+    def _has_dev(self) -> bool:
+        return self.dev_sentences is not None
+
+    def _patience_exhausted(self) -> bool:
+        patience = self.cfg.training.patience
+        return self._has_dev() and patience > 0 and int(self.state.bad_epochs.numpy()) >= patience
+
+    def _start(self) -> list[dict[str, Any]]:
+        """A new run: creates the run directory (config, vocabularies); no history yet."""
+        from ner_crf.model.run_dir import prepare_run_dir
+
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        prepare_run_dir(self.run_dir, self.cfg, self.vocabs)
+        return []
+
+    def _resume(self) -> list[dict[str, Any]]:
+        """Restores the latest checkpoint (weights, optimizer, counters, RNG); its history."""
+        source = CheckpointKeeper(
+            getattr(self, "resume_keeper_dir", self.keeper.directory), self.checkpoint
+        )
+        meta = source.latest()
+        if meta is None:  # checked in train(); the pointer vanished since
+            raise ResumeError(f"cannot resume: no checkpoint in {source.directory}")
+        source.restore(meta)
+        logger.info(
+            "resumed %s after epoch %d (step %d, best dev F1 %s)",
+            self.run_dir,
+            self._epoch(),
+            int(self.state.step.numpy()),
+            _fmt(float(self.state.best_f1.numpy())),
+        )
+        return list(meta.get("history", []))
+
+    def _score_dev(self, epoch: int, record: dict[str, Any], summaries: Any) -> bool:
+        """Scores dev into ``record``; whether dev F1 improved (always True without dev)."""
+        if not self._has_dev():
+            return True
+        micro = self._evaluate(self.dev_sentences, self.dev_builder).micro
+        record.update(dev_precision=micro.precision, dev_recall=micro.recall, dev_f1=micro.f1)
+        summaries.scalars(
+            epoch,
+            {"dev/precision": micro.precision, "dev/recall": micro.recall, "dev/f1": micro.f1},
+        )
+        return micro.f1 > float(self.state.best_f1.numpy())
+
+    def _end_epoch(
+        self,
+        epoch: int,
+        record: dict[str, Any],
+        improved: bool,
+        history: list[dict[str, Any]],
+        summaries: Any,
+    ) -> None:
+        """Best-epoch bookkeeping, summaries, then the files (the checkpoint pointer last)."""
+        from ner_crf.model.run_dir import LAST_MODEL_FILE, MODEL_FILE, save_model_atomic
+        from ner_crf.training.tensorboard import to_numpy
+
+        if improved:
+            if self.test_sentences is not None:
+                self.best_weights = self.model.get_weights()  # for the final test score
+            self.state.best_f1.assign(record.get("dev_f1", 0.0))
+            self.state.best_epoch.assign(epoch)
+            self.state.bad_epochs.assign(0)
+        else:
+            self.state.bad_epochs.assign_add(1)
+        self.state.epoch.assign(epoch)
+        summaries.scalars(
+            epoch,
+            {
+                "epoch/loss": record["loss"],
+                "train/learning_rate": record["learning_rate"],
+                "train/tokens_per_second": record["tokens_per_second"],
+            },
+        )
+        summaries.transitions(epoch, to_numpy(self.model.crf.transitions), self.tag_names)
+        summaries.flush()
+
+        # Files: models first, then metrics, then the checkpoint pointer (the commit point).
+        if self.is_chief:
+            save_model_atomic(self.model, self.run_dir / LAST_MODEL_FILE)
+            if improved:
+                save_model_atomic(self.model, self.run_dir / MODEL_FILE)
+        self._write_metrics(history, status="running")
+        self._save_checkpoint(epoch, history)
+        has_dev = self._has_dev()
+        logger.info(
+            "epoch %d/%d: loss %.4f%s, lr %.3g, %.1fs, %.0f tokens/s%s",
+            epoch,
+            self.cfg.training.epochs,
+            record["loss"],
+            f", dev P/R/F1 {record['dev_precision']:.4f}/{record['dev_recall']:.4f}/"
+            f"{record['dev_f1']:.4f}"
+            if has_dev
+            else "",
+            record["learning_rate"],
+            record["seconds"],
+            record["tokens_per_second"],
+            " (best)" if improved and has_dev else "",
+        )
+
+    def _restore_best(self, best_epoch: int | None) -> None:
+        """Puts the best epoch's weights back into the model (no-op when they are current)."""
+        import keras
+
+        from ner_crf.model.run_dir import MODEL_FILE
+
+        if best_epoch == self._epoch():
+            return
+        model_path = self.run_dir / MODEL_FILE
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+        elif model_path.exists():  # best epoch before a resume: read it back
+            best = keras.saving.load_model(model_path, compile=False)
+            self.model.set_weights(best.get_weights())
+
+    def _score_test(self, best_epoch: int | None) -> dict[str, Any] | None:
+        """Test scores of the best weights (``EvalResult.to_dict()``), None without test."""
+        if self.test_sentences is None:
+            return None
+        self._restore_best(best_epoch)
+        result = self._evaluate(self.test_sentences, self.test_builder)
+        logger.info("test (epoch %s weights): F1 %.4f", best_epoch, result.f1)
+        return result.to_dict()
 
     def _run_epoch(self, epoch: int, dataset: Any, train_step: Any, summaries: Any) -> dict:
         import numpy as np
@@ -673,127 +632,10 @@ class _Trainer:
             "history": history,
             "test": test,
             "replicas": self.replicas,
-            "evaluation_mode": _eval_mode(self.cfg),
+            "evaluation_mode": resolve_mode(self.cfg.evaluation.mode, self.cfg.data.scheme),
             "scheme": self.cfg.data.scheme,
         }
         write_json_atomic(self.run_dir / METRICS_FILE, metrics)
-
-
-def make_train_step(
-    strategy: Any,
-    model: Any,
-    optimizer: Any,
-    element_spec: Any,
-    *,
-    clip_norm: float = 0.0,
-    mixed_precision: bool = False,
-    jit_compile: bool = False,
-) -> Any:
-    """Builds the distributed train step: one optimizer update on one global batch.
-
-    Each replica computes the sum of its sentences' CRF negative log-likelihoods and divides it
-    by the GLOBAL batch size (all-reduced, so a short last batch is weighted correctly); the
-    optimizer sums the replicas' gradients, which gives the gradient of the global-batch mean.
-
-    Args:
-        strategy: The ``tf.distribute.Strategy`` the model and optimizer were built under.
-        model: A built ``NerModel`` (``feature_mask``, ``crf.log_likelihood``).
-        optimizer: A built Keras optimizer (a ``LossScaleOptimizer`` under mixed precision).
-        element_spec: ``element_spec`` of the distributed dataset (fixes the trace signature).
-        clip_norm: Clip the global gradient norm to this, 0 = off.
-        mixed_precision: Scale the loss with the ``LossScaleOptimizer``.
-        jit_compile: XLA-compile the forward and backward pass.
-
-    Returns:
-        A ``tf.function`` mapping a distributed batch ``(features, tags)`` to the float32
-        scalars ``(nll_sum, tokens, sentences)`` summed over replicas.
-    """
-    import tensorflow as tf
-
-    replicas = strategy.num_replicas_in_sync
-    mixed = mixed_precision
-    variables = model.trainable_variables
-
-    def forward_backward(features, tags, global_batch):
-        mask = model.feature_mask(features)  # [batch, time]
-        with tf.GradientTape() as tape:
-            emissions = model(features, training=True)  # [batch, time, num_tags]
-            log_likelihood = model.crf.log_likelihood(emissions, tags, mask=mask)  # [batch]
-            nll_sum = -tf.reduce_sum(log_likelihood)  # []
-            loss = nll_sum / global_batch  # [] this replica's share of the global mean
-            if model.losses:
-                loss += tf.add_n([tf.cast(x, tf.float32) for x in model.losses]) / replicas
-            scaled = optimizer.scale_loss(loss) if mixed else loss
-        grads = tape.gradient(scaled, variables)
-        tokens = tf.reduce_sum(tf.cast(mask, tf.float32))  # []
-        return grads, nll_sum, tokens
-
-    if jit_compile:
-        logger.warning(
-            "training.jit_compile: XLA compiles the step once per batch shape (about 4 s each "
-            "for the CoNLL-2003 model on a 2-core CPU, and the compiled step measured slower "
-            "than the plain graph there); prefer it on GPUs with few distinct shapes"
-        )
-        # XLA for the forward and backward pass only: the optimizer update talks to the
-        # distribution strategy (merge_call), which XLA cannot compile.
-        forward_backward = tf.function(forward_backward, jit_compile=True)
-
-    def replica_step(features, tags):
-        context = tf.distribute.get_replica_context()
-        tags = tf.cast(tags, tf.int32)
-        local_batch = tf.cast(tf.shape(tags)[0], tf.float32)
-        global_batch = context.all_reduce(tf.distribute.ReduceOp.SUM, local_batch)
-        grads, nll_sum, tokens = forward_backward(features, tags, global_batch)
-        pairs = [(g, v) for g, v in zip(grads, variables, strict=True) if g is not None]
-        grads = [g for g, _ in pairs]
-        if clip_norm > 0:
-            # Keras 3 clips BEFORE its cross-replica all-reduce, i.e. per replica; clip the
-            # global gradient instead: all-reduce here, clip, and hand the optimizer 1/N of
-            # it (its own all-reduce sums the N identical copies back).
-            if replicas > 1:
-                grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-            # The norm of an IndexedSlices gradient (embedding lookups) is computed over its
-            # values, which double-count repeated words: merge repeated rows first.
-            grads = [_merge_rows(g) for g in grads]
-            threshold = clip_norm
-            if mixed:
-                threshold = clip_norm * tf.cast(optimizer.dynamic_scale, tf.float32)
-            grads, _ = tf.clip_by_global_norm(grads, threshold)
-            if replicas > 1:
-                grads = [_scale(g, 1.0 / replicas) for g in grads]
-        optimizer.apply(grads, [v for _, v in pairs])
-        return nll_sum, tokens, local_batch
-
-    def train_step(batch):
-        features, tags = batch
-        nll_sum, tokens, sentences = strategy.run(replica_step, args=(features, tags))
-        reduce = tf.distribute.ReduceOp.SUM
-        return (
-            strategy.reduce(reduce, nll_sum, axis=None),
-            strategy.reduce(reduce, tokens, axis=None),
-            strategy.reduce(reduce, sentences, axis=None),
-        )
-
-    return tf.function(train_step, input_signature=[element_spec])
-
-
-def _merge_rows(gradient: Any) -> Any:
-    """Sums the rows of an ``IndexedSlices`` gradient that share an index (others unchanged)."""
-    import tensorflow as tf
-
-    if not isinstance(gradient, tf.IndexedSlices):
-        return gradient
-    unique, position = tf.unique(gradient.indices)  # [U], [R]
-    values = tf.math.unsorted_segment_sum(gradient.values, position, tf.shape(unique)[0])
-    return tf.IndexedSlices(values, unique, gradient.dense_shape)  # values [U, dim]
-
-
-def _scale(gradient: Any, factor: float) -> Any:
-    import tensorflow as tf
-
-    if isinstance(gradient, tf.IndexedSlices):
-        return tf.IndexedSlices(gradient.values * factor, gradient.indices, gradient.dense_shape)
-    return gradient * factor
 
 
 def _iterations(optimizer: Any) -> int:
@@ -804,14 +646,3 @@ def _iterations(optimizer: Any) -> int:
 
 def _fmt(value: float) -> str:
     return "-" if value < 0 else f"{value:.4f}"
-
-
-def _micro(result: Any) -> dict[str, float]:
-    """Micro precision/recall/F1 of an ``EvalResult`` (or its dict)."""
-    data = result if isinstance(result, dict) else result.to_dict()
-    micro = data.get("micro") or data.get("micro_avg") or data.get("micro avg") or {}
-    return {
-        "precision": float(micro.get("precision", 0.0)),
-        "recall": float(micro.get("recall", 0.0)),
-        "f1": float(micro.get("f1", micro.get("f1-score", 0.0))),
-    }

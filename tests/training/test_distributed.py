@@ -34,7 +34,7 @@ from ner_crf.data.pipeline import DatasetBuilder, SentenceEncoder
 from ner_crf.data.vocab import build_vocabularies
 from ner_crf.model.builder import build_model
 from ner_crf.training.optim import make_optimizer
-from ner_crf.training.trainer import make_train_step
+from ner_crf.training.step import make_train_step
 from tests.training import tiny_config_dict
 
 raw = tiny_config_dict(Path({tmp!r}), clip_norm={clip}, learning_rate=0.01)
