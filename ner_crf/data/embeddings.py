@@ -46,7 +46,15 @@ from typing import BinaryIO
 
 import numpy as np
 
-from ner_crf.data.vocab import PAD, UNK, Vocabulary, normalize_word
+from ner_crf.data.vocab import (
+    PAD,
+    PAD_TOKEN,
+    UNK,
+    UNK_TOKEN,
+    Vocabularies,
+    Vocabulary,
+    normalize_word,
+)
 from ner_crf.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -75,6 +83,7 @@ class EmbeddingReport:
         token_coverage: Fraction of training tokens whose word got a pretrained vector, or
             ``None`` when no word counts were given.
         oov_scale: Half-width ``a`` of the ``uniform(-a, a)`` rows of words without a vector.
+        added: Words the file adds to the vocabulary (``extend``), 0 without extension.
     """
 
     path: str
@@ -87,6 +96,7 @@ class EmbeddingReport:
     found_digits: int
     token_coverage: float | None
     oov_scale: float
+    added: int = 0
 
     @property
     def found(self) -> int:
@@ -107,6 +117,7 @@ class EmbeddingReport:
             f"({100 * self.type_coverage:.1f}%: {self.found_exact} exact, {self.found_lower} "
             f"lowercase, {self.found_digits} digits); token coverage {tokens}; "
             f"OOV rows uniform(+-{self.oov_scale:.4g})"
+            + (f"; {self.added} words added with frozen vectors" if self.added else "")
         )
 
 
@@ -203,6 +214,22 @@ class _Entry:
         self._line = line
         self._path = path
         self._binary = binary
+
+    @property
+    def line(self) -> int | None:
+        return self._line
+
+    def fill(self, out: np.ndarray) -> None:
+        """Writes the values into ``out`` float32 [dim] without checking they are finite (the
+        caller checks whole matrices: a per-row check would slow loading a large file down)."""
+        if self._binary:
+            out[:] = np.frombuffer(self._values, dtype="<f4")  # type: ignore[arg-type]
+            return
+        try:
+            with np.errstate(over="ignore"):
+                out[:] = list(map(float, self._values))  # type: ignore[call-overload]
+        except ValueError:
+            out[:] = self.vector()  # raises the DataError naming the bad value
 
     def vector(self) -> np.ndarray:
         if self._binary:
@@ -374,6 +401,27 @@ def _iter_binary(handle: BinaryIO, path: Path) -> Iterator[tuple[int, _Entry]]:
 # --- public API ----------------------------------------------------------------------------
 
 
+@dataclass
+class PretrainedVectors:
+    """Everything :func:`read_pretrained` got from a vectors file.
+
+    Attributes:
+        matrix: float32 ``[len(vocab), dim]``: the vector of each vocabulary word, or a random
+            row (see the module docstring); row ``PAD`` is zero.
+        found_ids: int64 ``[found]``: sorted ids of the vocabulary words that got a vector.
+        extra_words: Normalised words that have a vector but are not in the vocabulary, in
+            file order (empty unless ``extend``).
+        extra_matrix: float32 ``[len(extra_words), dim]``: their vectors.
+        report: The :class:`EmbeddingReport`.
+    """
+
+    matrix: np.ndarray
+    found_ids: np.ndarray
+    extra_words: list[str]
+    extra_matrix: np.ndarray
+    report: EmbeddingReport
+
+
 def load_embeddings(
     path: str | Path,
     vocab: Vocabulary,
@@ -384,33 +432,74 @@ def load_embeddings(
     seed: int = 0,
     scale: float | None = None,
     word_counts: Mapping[str, int] | None = None,
+    max_vectors: int | None = None,
 ) -> tuple[np.ndarray, EmbeddingReport]:
     """Builds an embedding matrix aligned with ``vocab`` from a pretrained vector file.
+
+    The same as :func:`read_pretrained` without vocabulary extension; returns
+    ``(matrix, report)``: a float32 ``[len(vocab), dim]`` matrix (row ``PAD`` zero) and an
+    :class:`EmbeddingReport`.
+    """
+    result = read_pretrained(
+        path,
+        vocab,
+        format=format,
+        lowercase=lowercase,
+        normalize_digits=normalize_digits,
+        seed=seed,
+        scale=scale,
+        word_counts=word_counts,
+        max_vectors=max_vectors,
+    )
+    return result.matrix, result.report
+
+
+def read_pretrained(
+    path: str | Path,
+    vocab: Vocabulary,
+    *,
+    format: str = "auto",
+    lowercase: bool = False,
+    normalize_digits: bool = True,
+    seed: int = 0,
+    scale: float | None = None,
+    word_counts: Mapping[str, int] | None = None,
+    max_vectors: int | None = None,
+    extend: bool = False,
+) -> PretrainedVectors:
+    """Reads a pretrained vector file once: rows for ``vocab`` and, optionally, the other words.
 
     Args:
         path: The vector file (optionally gzip-compressed).
         vocab: The word vocabulary (its ids are the matrix rows).
         format: One of ``auto``, ``glove``, ``word2vec``, ``word2vec_binary``, ``fasttext``.
-        lowercase: Whether ``vocab`` was built with lowercasing (only used to warn when the
-            vocabulary does not look like it; the lowercase fallback is always tried).
+        lowercase: Whether ``vocab`` was built with lowercasing. Words the file adds
+            (``extend``) are normalised with it; otherwise only used to warn when the vocabulary
+            does not look like it (the lowercase fallback is always tried).
         normalize_digits: Whether ``vocab`` was built with digit normalisation; enables the
-            digits fallback (see the module docstring).
+            digits fallback (see the module docstring) and normalises the added words.
         seed: Seed of the random rows of words without a pretrained vector.
         scale: Half-width of their ``uniform(-scale, scale)`` distribution; ``None`` =
             ``sqrt(3) * std`` of the vectors found (``sqrt(3 / dim)`` when none is found).
         word_counts: Training word counts (``Vocabularies.word_counts``) for the token coverage.
+        max_vectors: Read only the first this many vectors of the file (files are sorted by
+            frequency); ``None`` reads them all.
+        extend: Also keep every file word whose normalised form (:func:`normalize_word` with
+            ``lowercase`` and ``normalize_digits``) is not in ``vocab``: the first vector of
+            each such form, in file order (``extra_words`` / ``extra_matrix``).
 
     Returns:
-        ``(matrix, report)``: a float32 ``[len(vocab), dim]`` matrix (row ``PAD`` zero) and an
-        :class:`EmbeddingReport`.
+        The :class:`PretrainedVectors`.
 
     Raises:
         DataError: Missing or empty file, unparsable header, a line with the wrong number of
             values, a value that is not a number, a truncated file, a word that is not UTF-8.
-        ValueError: Unknown ``format``.
+        ValueError: Unknown ``format`` or ``max_vectors`` < 1.
     """
     if format not in FORMATS:
         raise ValueError(f"unknown embedding format {format!r}; expected one of {FORMATS}")
+    if max_vectors is not None and max_vectors < 1:
+        raise ValueError(f"max_vectors must be a positive integer or None, got {max_vectors}")
     path = Path(path)
     if format == "auto":
         format = _detect_format(path)
@@ -433,6 +522,7 @@ def load_embeddings(
 
     rank = np.full(len(tokens), _NONE, dtype=np.int8)  # [vocab] best match so far
     vectors: dict[int, np.ndarray] = {}  # vocab id -> [dim]
+    extra = _ExtraRows(set(tokens))
     dim = 0
     vectors_read = 0
     with _open(path) as handle:
@@ -442,6 +532,8 @@ def load_embeddings(
             else _iter_text(handle, path, has_header=format == "word2vec")
         )
         for entry_dim, entry in entries:
+            if max_vectors is not None and vectors_read >= max_vectors:
+                break
             dim = entry_dim
             vectors_read += 1
             word = entry.word
@@ -460,6 +552,11 @@ def load_embeddings(
                         vector = entry.vector()
                     rank[i] = match
                     vectors[i] = vector
+            if extend:
+                key = normalize_word(word, lowercase=lowercase, normalize_digits=normalize_digits)
+                if key not in extra.seen:
+                    extra.add(key, entry, dim)
+    extra_matrix = extra.finish(path, dim)
 
     found_ids = np.array(sorted(vectors), dtype=np.int64)  # [found]
     rng = np.random.default_rng(seed)
@@ -493,11 +590,54 @@ def load_embeddings(
         found_digits=int(np.sum(rank == _DIGITS)),
         token_coverage=token_coverage,
         oov_scale=oov_scale,
+        added=len(extra.words),
     )
     if report.found == 0:
         logger.warning("no vocabulary word found in %s: every row is random", path)
     logger.info("embeddings: %s", report.summary())
-    return matrix, report
+    return PretrainedVectors(matrix, found_ids, extra.words, extra_matrix, report)
+
+
+class _ExtraRows:
+    """Collects the vectors of the words a file adds to the vocabulary, in chunks."""
+
+    _ROWS = 1 << 15
+
+    def __init__(self, seen: set[str]):
+        self.seen = seen  # vocabulary words and words already added
+        self.words: list[str] = []
+        self.lines: list[int | None] = []
+        self._chunks: list[np.ndarray] = []
+        self._row = self._ROWS
+
+    def add(self, key: str, entry: _Entry, dim: int) -> None:
+        if key in (PAD_TOKEN, UNK_TOKEN):
+            return
+        if self._row == self._ROWS:
+            self._chunks.append(np.empty((self._ROWS, dim), dtype=np.float32))
+            self._row = 0
+        entry.fill(self._chunks[-1][self._row])
+        self._row += 1
+        self.seen.add(key)
+        self.words.append(key)
+        self.lines.append(entry.line)
+
+    def finish(self, path: Path, dim: int) -> np.ndarray:
+        """Returns the float32 ``[len(words), dim]`` matrix; checks every value is finite."""
+        if not self._chunks:
+            return np.zeros((0, dim), dtype=np.float32)
+        self._chunks[-1] = self._chunks[-1][: self._row]
+        matrix = np.concatenate(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
+        self._chunks = []
+        finite = np.isfinite(matrix).all(axis=1)  # [rows]
+        if not finite.all():
+            bad = int(np.argmin(finite))
+            raise DataError(
+                f"vector of {self.words[bad]!r} has a value that is not a finite number",
+                path=path,
+                line=self.lines[bad],
+            )
+        return matrix
 
 
 def _check_vocab_options(vocab: Vocabulary, *, lowercase: bool, normalize_digits: bool) -> None:
@@ -510,3 +650,65 @@ def _check_vocab_options(vocab: Vocabulary, *, lowercase: bool, normalize_digits
         w != normalize_word(w, lowercase=False, normalize_digits=True) for w in words
     ):
         logger.warning("normalize_digits=True but the vocabulary has digits other than 0")
+
+
+@dataclass
+class PretrainedWords:
+    """The word vocabulary and embedding rows of a run with pretrained vectors.
+
+    Attributes:
+        vocabs: The vocabularies, with the words that only the file has appended to ``words``
+            when the vocabulary is extended (see `Vocabularies.extend`).
+        matrix: float32 ``[vocabs.num_trained_words, dim]``: initial trainable rows.
+        frozen: float32 ``[vocabs.num_pretrained_words, dim]``: the frozen rows of the added
+            words, or ``None`` when no word was added.
+        with_vector: Ids of ``vocabs.words`` that have a pretrained vector (for coverage).
+        report: What was read and matched.
+    """
+
+    vocabs: Vocabularies
+    matrix: np.ndarray
+    frozen: np.ndarray | None
+    with_vector: np.ndarray
+    report: EmbeddingReport
+
+
+def load_pretrained_words(
+    vocabs: Vocabularies, embeddings_config, vocab_config, *, seed: int = 0
+) -> PretrainedWords:
+    """Reads ``embeddings.path`` for a run's training vocabularies (the trainer and validate).
+
+    Args:
+        vocabs: The vocabularies built from the training data (not extended).
+        embeddings_config: The ``embeddings`` config section (``path``, ``format``,
+            ``extend_vocab``, ``max_vectors``).
+        vocab_config: The ``vocab`` section (``lowercase``, ``normalize_digits``).
+        seed: Seed of the random rows of training words without a vector.
+
+    Returns:
+        The :class:`PretrainedWords`.
+
+    Raises:
+        DataError: The vectors file is missing or malformed.
+    """
+    result = read_pretrained(
+        embeddings_config.path,
+        vocabs.words,
+        format=embeddings_config.format,
+        lowercase=vocab_config.lowercase,
+        normalize_digits=vocab_config.normalize_digits,
+        seed=seed,
+        word_counts=vocabs.word_counts,
+        max_vectors=embeddings_config.max_vectors,
+        extend=embeddings_config.extend_vocab,
+    )
+    trained = len(vocabs.words)
+    with_vector = result.found_ids
+    frozen = None
+    if result.extra_words:
+        vocabs = vocabs.extend(result.extra_words)
+        frozen = result.extra_matrix
+        with_vector = np.concatenate(
+            [with_vector, np.arange(trained, trained + len(result.extra_words))]
+        )
+    return PretrainedWords(vocabs, result.matrix, frozen, with_vector, result.report)

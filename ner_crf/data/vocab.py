@@ -40,6 +40,7 @@ PAD = 0
 UNK = 1
 PAD_TOKEN = "<pad>"
 UNK_TOKEN = "<unk>"
+WORDS_FILE_NAME = "words.txt"
 OUTSIDE_TAG = "O"
 
 _DIGIT = re.compile(r"\d")
@@ -311,22 +312,61 @@ class Vocabularies:
     """The three vocabularies of a model plus the training word counts.
 
     Attributes:
-        words: Normalised training words (see :func:`normalize_word`), with ``<pad>``/``<unk>``.
+        words: Normalised training words (see :func:`normalize_word`), with ``<pad>``/``<unk>``,
+            followed (ids ``trained_words ..``) by the words that only the pretrained vectors
+            file has, when the vocabulary was extended (:meth:`extend`).
         chars: Characters of the raw training tokens (case and digits kept), with specials.
         tags: Training tags, no specials (``"O"`` first, then sorted).
         word_counts: Count of every normalised training word, including those left out of
             ``words`` by ``min_count``/``max_size``. Used for word dropout and token coverage.
+        trained_words: Number of leading ids of ``words`` (specials included) that are training
+            words, with trainable embedding rows; the ids after them are pretrained-only words
+            whose rows are the file's vectors, frozen. ``None`` = every word is a training word.
     """
 
     words: Vocabulary
     chars: Vocabulary
     tags: Vocabulary
     word_counts: dict[str, int] = field(default_factory=dict)
+    trained_words: int | None = None
 
-    WORDS_FILE = "words.txt"
+    WORDS_FILE = WORDS_FILE_NAME
     CHARS_FILE = "chars.txt"
     TAGS_FILE = "tags.txt"
     COUNTS_FILE = "word_counts.json"
+    EXTENSION_FILE = "extension.json"
+
+    @property
+    def num_trained_words(self) -> int:
+        """Ids ``0 .. num_trained_words - 1`` are training words (trainable rows)."""
+        return len(self.words) if self.trained_words is None else self.trained_words
+
+    @property
+    def num_pretrained_words(self) -> int:
+        """Number of words that only the pretrained vectors file has (frozen rows)."""
+        return len(self.words) - self.num_trained_words
+
+    def extend(self, pretrained_words: Sequence[str]) -> Vocabularies:
+        """Returns a copy whose word vocabulary ends with ``pretrained_words``.
+
+        Args:
+            pretrained_words: Normalised words that have a pretrained vector but are not
+                training words, in file order; they get ids ``len(words) ..``.
+
+        Raises:
+            ValueError: A word is already in the vocabulary, or this one is already extended.
+        """
+        if self.trained_words is not None:
+            raise ValueError("the word vocabulary is already extended")
+        trained = len(self.words)
+        words = Vocabulary([*self.words.tokens[UNK + 1 :], *pretrained_words])
+        return Vocabularies(
+            words=words,
+            chars=self.chars,
+            tags=self.tags,
+            word_counts=self.word_counts,
+            trained_words=trained if pretrained_words else None,
+        )
 
     @property
     def singletons(self) -> list[int]:
@@ -338,7 +378,9 @@ class Vocabularies:
         )
 
     def save(self, directory: str | Path) -> None:
-        """Writes ``words.txt``, ``chars.txt``, ``tags.txt`` and ``word_counts.json``."""
+        """Writes ``words.txt``, ``chars.txt``, ``tags.txt``, ``word_counts.json`` and, for an
+        extended vocabulary, ``extension.json`` (``{"trained_words": N, "pretrained_words": M}``:
+        ids ``0 .. N-1`` of ``words.txt`` have trainable rows, ids ``N .. N+M-1`` frozen ones)."""
         directory = Path(directory)
         self.words.save(directory / self.WORDS_FILE)
         self.chars.save(directory / self.CHARS_FILE)
@@ -347,6 +389,15 @@ class Vocabularies:
         atomic_write_text(
             directory / self.COUNTS_FILE, json.dumps(ordered, ensure_ascii=False, indent=0) + "\n"
         )
+        extension = directory / self.EXTENSION_FILE
+        if self.trained_words is not None:
+            payload = {
+                "trained_words": self.num_trained_words,
+                "pretrained_words": self.num_pretrained_words,
+            }
+            atomic_write_text(extension, json.dumps(payload) + "\n")
+        elif extension.exists():
+            extension.unlink()
 
     @classmethod
     def load(cls, directory: str | Path) -> Vocabularies:
@@ -378,7 +429,31 @@ class Vocabularies:
             counts = raw
         else:
             logger.debug("no %s in %s: word counts left empty", cls.COUNTS_FILE, directory)
-        return cls(words=words, chars=chars, tags=tags, word_counts=counts)
+        trained = cls._load_extension(directory / cls.EXTENSION_FILE, len(words))
+        return cls(words=words, chars=chars, tags=tags, word_counts=counts, trained_words=trained)
+
+    @staticmethod
+    def _load_extension(path: Path, num_words: int) -> int | None:
+        if not path.exists():
+            return None
+        try:
+            raw = json.loads(path.read_bytes().decode("utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ModelError(f"vocabulary extension file {path} is garbled: {error}") from None
+        trained = raw.get("trained_words") if isinstance(raw, dict) else None
+        pretrained = raw.get("pretrained_words") if isinstance(raw, dict) else None
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (trained, pretrained)):
+            raise ModelError(
+                f"vocabulary extension file {path} must hold integers 'trained_words' and "
+                "'pretrained_words'"
+            )
+        if trained < 2 or pretrained < 0 or trained + pretrained != num_words:
+            raise ModelError(
+                f"vocabulary extension file {path} says {trained} training + {pretrained} "
+                f"pretrained words but {WORDS_FILE_NAME} has {num_words}; the files come from "
+                "different runs"
+            )
+        return trained
 
 
 def build_vocabularies(

@@ -94,7 +94,10 @@ class NerModel(keras.Model):
     padding positions are whatever the CRF returns there and must be ignored).
 
     Args:
-        num_words: Word vocabulary size (PAD=0, UNK=1 included).
+        num_words: Number of training words (PAD=0, UNK=1 included): ids with trainable rows.
+        num_pretrained_words: Number of words that only the pretrained vectors file has (ids
+            ``num_words ..``), looked up in the frozen table `pretrained_words` (see
+            `ner_crf.model.pretrained`); 0 = none.
         num_chars: Character vocabulary size (PAD=0, UNK=1 included).
         num_tags: Number of tags (the CRF's K).
         tag_names: The tag strings, index = tag id.
@@ -122,6 +125,8 @@ class NerModel(keras.Model):
             XLA) or ``auto`` (``keras`` when TensorFlow sees a GPU, else ``fused``). Only the
             computation differs, never the weights.
         embedding_matrix: Optional float [num_words, word_dim] initial word embeddings.
+        pretrained_matrix: Optional float [num_pretrained_words, word_dim] frozen vectors
+            (zeros when omitted: a loaded ``.keras`` file assigns them).
         singleton_ids: Optional word ids that ``word_dropout`` may replace.
         **kwargs: Passed to ``keras.Model`` (``name``, ``dtype``, ...).
     """
@@ -154,6 +159,8 @@ class NerModel(keras.Model):
         lstm_implementation: str = "auto",
         embedding_matrix=None,
         singleton_ids=None,
+        num_pretrained_words: int = 0,
+        pretrained_matrix=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -177,6 +184,7 @@ class NerModel(keras.Model):
                 f"vocabularies need at least PAD and UNK, got {num_words} words, {num_chars} chars"
             )
         self.num_words = int(num_words)
+        self.num_pretrained_words = int(num_pretrained_words)
         self.num_chars = int(num_chars)
         self.num_tags = int(num_tags)
         self.tag_names = tag_names
@@ -233,6 +241,20 @@ class NerModel(keras.Model):
             dtype=policy,
             name="word_embedding",
         )
+        self.pretrained_words = None
+        if self.num_pretrained_words > 0:
+            from ner_crf.model.pretrained import FrozenEmbedding
+
+            try:
+                self.pretrained_words = FrozenEmbedding(
+                    self.num_pretrained_words,
+                    self.word_dim,
+                    initial=pretrained_matrix,
+                    dtype=policy,
+                    name="pretrained_words",
+                )
+            except ValueError as error:
+                raise ConfigError(str(error), key="model.word_dim") from None
         self.casing_embedding = None
         if self.casing_dim > 0:
             self.casing_embedding = keras.layers.Embedding(
@@ -341,7 +363,7 @@ class NerModel(keras.Model):
         mask = words != PAD_ID  # [batch, time]
         if self.word_dropout is not None:
             words = self.word_dropout(words, training=training)  # [batch, time]
-        parts = [self.word_embedding(words)]  # [batch, time, word_dim]
+        parts = [self._word_vectors(words)]  # [batch, time, word_dim]
         if self.casing_embedding is not None:
             casing = tf.cast(features["casing"], "int32")  # [batch, time]
             parts.append(self.casing_embedding(casing))  # [batch, time, casing_dim]
@@ -354,6 +376,16 @@ class NerModel(keras.Model):
             hidden = dropout(hidden, training=training)
         emissions = self.emission_dense(hidden)  # [batch, time, num_tags]
         return tf.cast(emissions, "float32")  # the CRF runs in float32
+
+    def _word_vectors(self, words):
+        """Rows of int32 [batch, time] word ids: trainable below ``num_words``, frozen above."""
+        if self.pretrained_words is None:
+            return self.word_embedding(words)  # [batch, time, word_dim]
+        trained = words < self.num_words  # [batch, time]
+        # PAD (0) stands in for the other table's ids: no gradient reaches a real word's row.
+        own = self.word_embedding(tf.where(trained, words, PAD_ID))  # [batch, time, word_dim]
+        frozen = self.pretrained_words(tf.maximum(words - self.num_words, 0))  # same shape
+        return tf.where(trained[..., None], own, frozen)  # [batch, time, word_dim]
 
     def call(self, features, training=False):
         return self._forward(features, training=training)
@@ -423,6 +455,7 @@ class NerModel(keras.Model):
             "trainable": self.trainable,
             "dtype": keras.dtype_policies.serialize(self.dtype_policy),
             "num_words": self.num_words,
+            "num_pretrained_words": self.num_pretrained_words,
             "num_chars": self.num_chars,
             "num_tags": self.num_tags,
             "tag_names": list(self.tag_names),
@@ -466,6 +499,7 @@ def build_model(
     tag_names: Sequence[str],
     embedding_matrix=None,
     singleton_ids=None,
+    pretrained_matrix=None,
 ) -> NerModel:
     """Builds the tagger described by ``cfg`` (an ``ExperimentConfig``), with all weights created.
 
@@ -477,12 +511,14 @@ def build_model(
             ``cfg.embeddings.trainable``, ``cfg.training.seed`` / ``jit_compile`` are read).
             ``model.lstm.implementation: auto`` becomes ``keras`` under ``jit_compile`` (the
             fused kernel has no XLA implementation).
-        num_words: Word vocabulary size.
+        num_words: Number of training words (trainable rows; specials included).
         num_chars: Character vocabulary size.
         num_tags: Number of tags.
         tag_names: Tag strings, index = tag id, in ``cfg.data.scheme``.
         embedding_matrix: Optional float [num_words, word_dim] pretrained word vectors.
         singleton_ids: Word ids seen once in training (for ``model.word_dropout``).
+        pretrained_matrix: Optional float [M, word_dim] frozen vectors of the M words that only
+            the vectors file has (word ids ``num_words .. num_words + M - 1``).
 
     Returns:
         The built `NerModel` (not compiled).
@@ -532,14 +568,18 @@ def build_model(
         lstm_implementation=implementation,
         embedding_matrix=embedding_matrix,
         singleton_ids=singleton_ids,
+        num_pretrained_words=0 if pretrained_matrix is None else len(pretrained_matrix),
+        pretrained_matrix=pretrained_matrix,
         name="ner_model",
     )
     model.build()
     logger.info(
-        "built %s: %d parameters (%d trainable), char encoder %s, %d x BiLSTM(%d) (%s), %d tags",
+        "built %s: %d parameters (%d trainable, %d frozen pretrained word vectors), char encoder "
+        "%s, %d x BiLSTM(%d) (%s), %d tags",
         model.name,
         model.count_params(),
         sum(int(np.prod(w.shape)) for w in model.trainable_weights),
+        model.num_pretrained_words,
         model.char_encoder_type,
         model.lstm_layers,
         model.lstm_units,

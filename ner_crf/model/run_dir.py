@@ -3,7 +3,9 @@
 Layout of ``RUN/``::
 
     config.yaml          resolved config (after overrides), `ner_crf.config.dump_config`
-    vocab/               words.txt, chars.txt, tags.txt (+ counts), `Vocabularies.save`
+    vocab/               words.txt, chars.txt, tags.txt (+ counts), `Vocabularies.save`;
+                         extension.json when words.txt ends with words that only the
+                         pretrained vectors file has (their frozen rows are in model.keras)
     model.keras          best weights: the model evaluate / predict load
     last.keras           weights at the end of the last epoch
     metrics.json         final / best metrics
@@ -241,8 +243,18 @@ def load_run(run_dir: str | Path) -> LoadedRun:
 
 def _check_model_matches(model, vocabs, tag_names, model_path: Path, vocab_dir: Path) -> None:
     """Raises `ModelError` when the vocabularies do not fit the model's embedding/output sizes."""
+    num_words = getattr(model, "num_words", None)
+    if num_words is not None:  # training words + words only the vectors file has
+        num_words = int(num_words) + int(getattr(model, "num_pretrained_words", 0))
+        if int(getattr(model, "num_pretrained_words", 0)) and int(model.num_words) != int(
+            vocabs.num_trained_words
+        ):
+            raise ModelError(
+                f"{model_path} has {model.num_words} trainable word rows but {vocab_dir} lists "
+                f"{vocabs.num_trained_words} training words; the files come from different runs"
+            )
     expected = {
-        "word": (getattr(model, "num_words", None), len(vocabs.words)),
+        "word": (num_words, len(vocabs.words)),
         "character": (getattr(model, "num_chars", None), len(vocabs.chars)),
         "tag": (getattr(model, "num_tags", None), len(vocabs.tags)),
     }

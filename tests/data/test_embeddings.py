@@ -221,3 +221,84 @@ def test_option_mismatch_warns(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="ner_crf.data.embeddings"):
         load_embeddings(path, Vocabulary(["Paris", "1996"]), lowercase=True)
     assert "uppercase" in caplog.text and "digits" in caplog.text
+
+
+# --- vocabulary extension --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_extend_adds_file_only_words_once_in_file_order(tmp_path, binary):
+    from ner_crf.data.embeddings import read_pretrained
+
+    path = tmp_path / ("w.bin" if binary else "g.txt")
+    vectors = {**VECTORS, "0007": [3.0, 3.0, 3.0], "Berlin": [4.0, 4.0, 4.0]}
+    if binary:
+        write_binary(path, vectors)
+    else:
+        path.write_text(glove_text(vectors), encoding="utf-8")
+    vocab = Vocabulary(["the", "paris"])  # a lowercased vocabulary
+    result = read_pretrained(path, vocab, lowercase=True, normalize_digits=True, extend=True)
+    # "Paris" normalises to the training word "paris"; "1996" and "0007" share "0000" (the
+    # first one wins); "Berlin" repeats "berlin".
+    assert result.extra_words == ["0000", "berlin", "other"]
+    assert result.extra_matrix.dtype == np.float32
+    np.testing.assert_array_equal(
+        result.extra_matrix, np.float32([VECTORS["1996"], VECTORS["berlin"], VECTORS["other"]])
+    )
+    assert result.report.added == 3
+    assert "3 words added with frozen vectors" in result.report.summary()
+    np.testing.assert_array_equal(result.found_ids, [2, 3])
+
+
+def test_max_vectors_reads_only_the_head_of_the_file(tmp_path):
+    from ner_crf.data.embeddings import read_pretrained
+
+    path = tmp_path / "g.txt"
+    path.write_text(glove_text(), encoding="utf-8")
+    result = read_pretrained(path, VOCAB, max_vectors=2, extend=True)
+    assert result.report.vectors_read == 2
+    assert result.extra_words == ["paris"]  # "the" is a vocabulary word; "Paris" is 3rd
+    np.testing.assert_array_equal(result.found_ids, [2, 3])  # the, Paris (lowercase match)
+    with pytest.raises(ValueError, match="max_vectors"):
+        read_pretrained(path, VOCAB, max_vectors=0)
+
+
+def test_extend_rejects_non_finite_values_with_line(tmp_path):
+    from ner_crf.data.embeddings import read_pretrained
+
+    path = tmp_path / "g.txt"
+    path.write_text("the 1 2 3\nnew 1 inf 3\n", encoding="utf-8")
+    with pytest.raises(DataError, match="'new'.*not a finite number") as info:
+        read_pretrained(path, VOCAB, extend=True)
+    assert info.value.line == 2
+    path.write_text("the 1 2 3\nnew 1 x 3\n", encoding="utf-8")
+    with pytest.raises(DataError, match="'x'.*not a finite number") as info:
+        read_pretrained(path, VOCAB, extend=True)
+    assert info.value.line == 2
+
+
+def test_load_pretrained_words_extends_vocabularies(tmp_path):
+    from types import SimpleNamespace
+
+    from ner_crf.data.embeddings import load_pretrained_words
+    from ner_crf.data.vocab import Vocabularies
+
+    path = tmp_path / "g.txt"
+    path.write_text(glove_text(), encoding="utf-8")
+    vocabs = Vocabularies(
+        words=Vocabulary(["the", "missing"]),
+        chars=Vocabulary(["t"]),
+        tags=Vocabulary.from_tags(["O"]),
+        word_counts={"the": 3, "missing": 1},
+    )
+    vocab_cfg = SimpleNamespace(lowercase=True, normalize_digits=True)
+    cfg = SimpleNamespace(path=path, format="auto", extend_vocab=True, max_vectors=None)
+    words = load_pretrained_words(vocabs, cfg, vocab_cfg)
+    assert words.vocabs.words.tokens[4:] == ["paris", "0000", "berlin", "other"]
+    assert words.vocabs.num_trained_words == 4 and words.vocabs.num_pretrained_words == 4
+    assert words.matrix.shape == (4, 3) and words.frozen.shape == (4, 3)
+    assert sorted(words.with_vector.tolist()) == [2, 4, 5, 6, 7]
+    off = load_pretrained_words(
+        vocabs, SimpleNamespace(**{**vars(cfg), "extend_vocab": False}), vocab_cfg
+    )
+    assert off.vocabs is vocabs and off.frozen is None

@@ -199,3 +199,34 @@ def test_vocab_module_does_not_import_tensorflow():
         "sys.exit('tensorflow' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_extended_vocabularies_round_trip(tmp_path) -> None:
+    from ner_crf.data.vocab import Vocabularies
+    from ner_crf.errors import ModelError
+
+    base = Vocabularies(
+        words=Vocabulary(["the", "paris"]),
+        chars=Vocabulary(["t"]),
+        tags=Vocabulary.from_tags(["O", "B-LOC"]),
+        word_counts={"the": 2, "paris": 1},
+    )
+    extended = base.extend(["berlin", "lagos"])
+    assert extended.words.tokens == ["<pad>", "<unk>", "the", "paris", "berlin", "lagos"]
+    assert (extended.num_trained_words, extended.num_pretrained_words) == (4, 2)
+    assert extended.singletons == [3]  # only training words can be dropped
+    with pytest.raises(ValueError, match="already extended"):
+        extended.extend(["x"])
+    with pytest.raises(ValueError, match="duplicate"):
+        base.extend(["the"])
+    extended.save(tmp_path)
+    loaded = Vocabularies.load(tmp_path)
+    assert loaded == extended and loaded.num_trained_words == 4
+    # Saving the plain vocabularies into the same directory removes the stale extension file.
+    base.save(tmp_path)
+    assert not (tmp_path / "extension.json").exists()
+    assert Vocabularies.load(tmp_path).trained_words is None
+    extended.save(tmp_path)
+    (tmp_path / "extension.json").write_text('{"trained_words": 3, "pretrained_words": 2}')
+    with pytest.raises(ModelError, match="different runs"):
+        Vocabularies.load(tmp_path)
