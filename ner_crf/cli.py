@@ -20,7 +20,9 @@ from typing import Any
 import typer
 
 from ner_crf import __version__
-from ner_crf.errors import NerCrfError
+from ner_crf.errors import NerCrfError, require_file
+from ner_crf.predict import DEFAULT_BATCH_SIZE
+from ner_crf.predict.formats import FORMATS
 
 app = typer.Typer(
     name="ner-crf",
@@ -61,11 +63,9 @@ def main(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages to stderr."),
 ) -> None:
     """Train, evaluate and run BiLSTM-CRF named-entity taggers from one YAML config."""
-    global _VERBOSE
-    _VERBOSE = verbose
     if not verbose:
-        # TensorFlow's C++ logs below ERROR are not ours to show; set before a command imports
-        # TensorFlow (see _start_tensorflow for the lines it prints before reading this).
+        # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notices) is not ours to show;
+        # set before TensorFlow is imported by a command. --verbose keeps it.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     root = logging.getLogger()
     if not any(isinstance(handler, _StderrHandler) for handler in root.handlers):
@@ -75,19 +75,6 @@ def main(
     # Our own progress at INFO; other libraries (TensorFlow, absl) only from WARNING unless -v.
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
     logging.getLogger("ner_crf").setLevel(logging.DEBUG if verbose else logging.INFO)
-
-
-_VERBOSE = False
-
-
-def _start_tensorflow() -> None:
-    """Imports TensorFlow for a command; its C++ start-up lines are dropped unless --verbose.
-
-    Called by every command that uses TensorFlow before it imports the modules that need it.
-    """
-    from ner_crf._tf_quiet import import_tensorflow
-
-    import_tensorflow(quiet=not _VERBOSE)
 
 
 @contextlib.contextmanager
@@ -113,7 +100,6 @@ def _choice(*choices: str) -> Any:
 
 def _load_run(model_dir: Path) -> Any:
     """Loads a run directory (TensorFlow is imported here, not at startup)."""
-    _start_tensorflow()
     from ner_crf.model.run_dir import load_run
 
     return load_run(model_dir)
@@ -129,8 +115,8 @@ def _check_output_parent(path: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _train_summary(result: Any, dev: Any) -> str:
-    """The summary ``train`` prints on stdout."""
+def _train_summary(result: Any, dev_path: Path | None) -> str:
+    """The summary ``train`` prints on stdout (``result.dev``: scored by the trainer)."""
     lines = [f"model: {result.run_dir / 'model.keras'}"]
     epochs = f"{result.epochs_completed} epoch(s) completed"
     if result.stopped_early:
@@ -140,10 +126,9 @@ def _train_summary(result: Any, dev: Any) -> str:
         lines.append(f"best epoch: {result.best_epoch} (dev F1 {result.best_dev_f1:.4f})")
     else:
         lines.append(f"best epoch: {result.best_epoch} (no dev set: the last epoch)")
-    if dev is not None:
-        for scores in dev.results.values():
-            lines.append(f"dev scores of the best model ({dev.path}):")
-            lines.append(scores.format().rstrip("\n"))
+    if result.dev is not None:
+        lines.append(f"dev scores of the best model ({dev_path}):")
+        lines.append(result.dev.format().rstrip("\n"))
     if result.test is not None:
         test = result.test
         lines.append(
@@ -188,23 +173,12 @@ def train(
         check_paths(cfg, config_path=config)
         if force:
             _remove_run_dir(output_dir if output_dir is not None else cfg.output.dir)
-        _start_tensorflow()
         from ner_crf.training.trainer import train as run_training
 
         result = run_training(
             cfg, output_dir=output_dir, resume=resume, progress=sys.stderr.isatty()
         )
-        dev = None
-        if cfg.data.dev is not None and (result.run_dir / "model.keras").is_file():
-            from ner_crf.evaluation import resolve_mode
-            from ner_crf.predict import Predictor, evaluate_files
-
-            run = _load_run(result.run_dir)
-            mode = resolve_mode(cfg.evaluation.mode, run.scheme)
-            (dev,), _ = evaluate_files(
-                Predictor(run), [cfg.data.dev], modes=[mode], tag_column=cfg.data.tag_column
-            )
-    typer.echo(_train_summary(result, dev))
+    typer.echo(_train_summary(result, cfg.data.dev))
 
 
 def _remove_run_dir(run_dir: Path) -> None:
@@ -241,7 +215,9 @@ def evaluate(
     predictions: Path | None = typer.Option(
         None, "--predictions", help="Also write 'token gold predicted' lines to this file."
     ),
-    batch_size: int = typer.Option(256, "--batch-size", min=1, help="Sentences per model call."),
+    batch_size: int = typer.Option(
+        DEFAULT_BATCH_SIZE, "--batch-size", min=1, help="Sentences per model call."
+    ),
 ) -> None:
     """Score a trained model on CoNLL files: per-type P/R/F1/support, micro and macro averages.
 
@@ -255,10 +231,7 @@ def evaluate(
         if predictions is not None:
             _check_output_parent(predictions)
         for file in files:  # fail before loading TensorFlow
-            if not file.is_file():
-                from ner_crf.errors import DataError
-
-                raise DataError("file not found" if not file.exists() else "not a file", path=file)
+            require_file(file)
         from ner_crf.evaluation import resolve_mode
         from ner_crf.predict import Predictor, evaluate_files
 
@@ -308,7 +281,7 @@ def predict(
         "jsonl",
         "--format",
         "-f",
-        callback=_choice("jsonl", "conll", "inline"),
+        callback=_choice(*FORMATS),
         help="jsonl: one object per input line; conll: token<TAB>tag; inline: [LABEL text].",
     ),
     pretokenized: bool = typer.Option(
@@ -320,7 +293,9 @@ def predict(
     n_best: int = typer.Option(
         0, "--n-best", min=0, help="Add the K best tag sequences with their probabilities."
     ),
-    batch_size: int = typer.Option(256, "--batch-size", min=1, help="Sentences per model call."),
+    batch_size: int = typer.Option(
+        DEFAULT_BATCH_SIZE, "--batch-size", min=1, help="Sentences per model call."
+    ),
 ) -> None:
     """Tag raw text: entities with character offsets and CRF posterior probabilities.
 
@@ -350,11 +325,8 @@ def predict(
         )
 
         for source in sources:  # fail on a missing file before loading TensorFlow
-            if source != "-" and not Path(source).is_file():
-                from ner_crf.errors import DataError
-
-                what = "input file not found" if not Path(source).exists() else "not a file"
-                raise DataError(what, path=source)
+            if source != "-":
+                require_file(source, what="input file")
         run = _load_run(model)
         predictor = Predictor(run, batch_size=batch_size, n_best=n_best)
         lines = iter_lines(sources, stdin=typer.get_binary_stream("stdin"))

@@ -37,7 +37,7 @@ from typing import Any, ClassVar
 import yaml
 
 from ner_crf.atomic import atomic_write_text
-from ner_crf.errors import ConfigError, DataError
+from ner_crf.errors import ConfigError, require_file
 
 logger = logging.getLogger(__name__)
 
@@ -291,11 +291,7 @@ class EmbeddingConfig(_Section):
     Attributes:
         path: GloVe / word2vec / fastText file, or None for random initialisation.
         format: File format: auto, glove, word2vec, word2vec_binary or fasttext.
-        trainable: Fine-tune the embeddings of the training words during training.
-        extend_vocab: Words that only the vectors file has join the word vocabulary, with their
-            pretrained vectors as frozen rows (never trained, no optimizer state).
-        max_vectors: Read only the first this many vectors of the file (files are sorted by
-            frequency), or None for all.
+        trainable: Fine-tune the word embeddings during training.
     """
 
     SECTION: ClassVar[str] = "embeddings"
@@ -303,8 +299,6 @@ class EmbeddingConfig(_Section):
     path: Path | None = _opt(None)
     format: str = _opt("auto", choices=("auto", "glove", "word2vec", "word2vec_binary", "fasttext"))
     trainable: bool = _opt(True)
-    extend_vocab: bool = _opt(True)
-    max_vectors: int | None = _opt(None, gt=0)
 
 
 @dataclass(frozen=True)
@@ -808,11 +802,7 @@ def check_paths(cfg: ExperimentConfig, *, config_path: str | Path | None = None)
     for key, file in checks:
         if file is None:
             continue
-        where = f"{config_path}: {key}" if config_path else key
-        if not file.exists():
-            raise DataError(f"{where}: file not found: {file}")
-        if not file.is_file():
-            raise DataError(f"{where}: not a regular file: {file}")
+        require_file(file, where=f"{config_path}: {key}" if config_path else key)
 
 
 # --------------------------------------------------------------------------------------------

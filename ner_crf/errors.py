@@ -56,3 +56,27 @@ class DataError(NerCrfError):
 
 class ModelError(NerCrfError):
     """A model directory that is missing, incomplete or corrupted, or a model that cannot run."""
+
+
+def require_file(path: str | Path, *, what: str = "file", where: str | None = None) -> Path:
+    """Checks that ``path`` is an existing regular file: the one file-exists check of ner-crf.
+
+    Args:
+        path: The file.
+        what: What the file is, for the message (``"file"``, ``"input file"``, ...).
+        where: Where the path came from (``"my.yaml: data.dev"``); the message then reads
+            ``<where>: <what> not found: <path>``, otherwise ``<path>: <what> not found``.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        DataError: The file does not exist, or is not a regular file (a directory, ...).
+    """
+    path = Path(path)
+    if path.is_file():
+        return path
+    problem = f"{what} not found" if not path.exists() else "not a regular file"
+    if where is None:
+        raise DataError(problem, path=path)
+    raise DataError(f"{where}: {problem}: {path}")

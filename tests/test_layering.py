@@ -1,7 +1,7 @@
 """Imports flow one way: errors/atomic -> config/tokenize/evaluation -> data, crf -> model ->
-training -> validate/predict/export/info -> cli. A module may import its own group or lower
-ranks only (function-level imports included), so e.g. ``data`` never imports ``model`` and
-``crf`` never imports ``data``.
+predict -> training -> validate/export/info -> cli (training scores dev with the predictor). A
+module may import its own group or lower ranks only (function-level imports included), so e.g.
+``data`` never imports ``model`` and ``crf`` never imports ``data``.
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ RANKS = {
     "data": 2,
     "crf": 2,
     "model": 3,
-    "training": 4,
-    "validate": 5,
-    "predict": 5,
-    "export": 5,
-    "info": 5,
-    "presets": 5,
-    "cli": 6,
-    "__main__": 7,
+    "predict": 4,
+    "training": 5,
+    "validate": 6,
+    "export": 6,
+    "info": 6,
+    "presets": 6,
+    "cli": 7,
+    "__main__": 8,
 }
 
 

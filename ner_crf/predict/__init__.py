@@ -3,58 +3,60 @@
 One module per job:
 
 * :mod:`~ner_crf.predict.documents`: reading input into documents (no TensorFlow);
-* :mod:`~ner_crf.predict.tagging`: batching, entity probabilities, the document stream, with
+* :mod:`~ner_crf.predict.tagging`: batching, entity probabilities and the document stream, for
   any backend (no TensorFlow);
 * :mod:`~ner_crf.predict.predictor`: the TensorFlow backend, :class:`Predictor`;
 * :mod:`~ner_crf.predict.formats`: the jsonl / conll / inline output (no TensorFlow);
-* :mod:`~ner_crf.predict.evaluate`: tagging and scoring CoNLL files, the one evaluation path.
+* :mod:`~ner_crf.predict.evaluate`: tagging and scoring sentences and CoNLL files, the one
+  evaluation path of ``train``, ``evaluate`` and the trainer.
 
-The public names are re-exported here; importing this package does not import TensorFlow.
+The public names below are loaded on first use (PEP 562): importing the package, or one of its
+TensorFlow-free modules, imports neither TensorFlow nor seqeval.
 """
 
 from __future__ import annotations
 
-from ner_crf.predict.documents import (
-    INPUT_MODES,
-    Document,
-    Entity,
-    conll_documents,
-    iter_lines,
-    pretokenized_documents,
-    raw_documents,
-)
-from ner_crf.predict.evaluate import (
-    FileEvaluation,
-    evaluate_files,
-    evaluate_sentences,
-    score_tags,
-)
-from ner_crf.predict.formats import FORMATS, format_document
-from ner_crf.predict.predictor import Predictor
-from ner_crf.predict.tagging import (
-    DEFAULT_BATCH_SIZE,
-    SentenceResult,
-    Tagger,
-    predict_documents,
+import importlib
+from typing import Any
+
+# Defaults of the predictor's batching (``ner-crf predict`` / ``evaluate`` options).
+DEFAULT_BATCH_SIZE = 256  # sentences per model call
+DEFAULT_MAX_BATCH_TOKENS = 16384  # padded words (sentences x longest) per model call
+DEFAULT_MAX_SENTENCE_LENGTH = 2000  # longer sentences are tagged in pieces of this length
+
+# Public name -> the submodule that defines it.
+_SOURCES = {
+    "INPUT_MODES": "documents",
+    "Document": "documents",
+    "Entity": "documents",
+    "conll_documents": "documents",
+    "iter_lines": "documents",
+    "pretokenized_documents": "documents",
+    "raw_documents": "documents",
+    "SentenceResult": "tagging",
+    "Tagger": "tagging",
+    "predict_documents": "tagging",
+    "Predictor": "predictor",
+    "FORMATS": "formats",
+    "format_document": "formats",
+    "FileEvaluation": "evaluate",
+    "evaluate_files": "evaluate",
+    "evaluate_sentences": "evaluate",
+    "score_tags": "evaluate",
+}
+
+__all__ = sorted(
+    [*_SOURCES, "DEFAULT_BATCH_SIZE", "DEFAULT_MAX_BATCH_TOKENS", "DEFAULT_MAX_SENTENCE_LENGTH"]
 )
 
-__all__ = [
-    "DEFAULT_BATCH_SIZE",
-    "FORMATS",
-    "INPUT_MODES",
-    "Document",
-    "Entity",
-    "FileEvaluation",
-    "Predictor",
-    "SentenceResult",
-    "Tagger",
-    "conll_documents",
-    "evaluate_files",
-    "evaluate_sentences",
-    "format_document",
-    "iter_lines",
-    "predict_documents",
-    "pretokenized_documents",
-    "raw_documents",
-    "score_tags",
-]
+
+def __getattr__(name: str) -> Any:
+    if name not in _SOURCES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_SOURCES[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_SOURCES))

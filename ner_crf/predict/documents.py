@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from ner_crf.errors import DataError
+from ner_crf.errors import DataError, require_file
 from ner_crf.tokenize import Token, tokenize_sentences
 
 __all__ = [
@@ -102,11 +102,7 @@ def iter_lines(
                 raise DataError("no standard input to read from", path="-")
             yield from _lines_of(stdin, "-")
             continue
-        path = Path(name)
-        if not path.exists():
-            raise DataError("input file not found", path=path)
-        if path.is_dir():
-            raise DataError("is a directory, expected a text file", path=path)
+        path = require_file(name, what="input file")
         try:
             handle = path.open("rb")
         except OSError as error:

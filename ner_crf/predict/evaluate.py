@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ner_crf.evaluation import EvalResult, evaluate_tags
-from ner_crf.predict.tagging import Tagger
+if TYPE_CHECKING:  # seqeval (behind ner_crf.evaluation) takes seconds to import: done on use
+    from ner_crf.evaluation import EvalResult
+    from ner_crf.predict.tagging import Tagger
 
 __all__ = ["FileEvaluation", "evaluate_files", "evaluate_sentences", "score_tags"]
 
@@ -28,6 +29,8 @@ def score_tags(
     modes: Sequence[str],
 ) -> dict[str, EvalResult]:
     """:func:`~ner_crf.evaluation.evaluate_tags` once per mode (``strict`` / ``conlleval``)."""
+    from ner_crf.evaluation import evaluate_tags
+
     return {
         mode: evaluate_tags(gold, pred, scheme=scheme, mode=mode)  # type: ignore[arg-type]
         for mode in modes

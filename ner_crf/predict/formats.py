@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ner_crf.predict.documents import Document
+if TYPE_CHECKING:
+    from ner_crf.predict.documents import Document
 
 __all__ = ["FORMATS", "format_document"]
 

@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from ner_crf.predict.tagging import (
+from ner_crf.predict import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_BATCH_TOKENS,
     DEFAULT_MAX_SENTENCE_LENGTH,
-    Tagger,
 )
+from ner_crf.predict.tagging import Tagger
 
 __all__ = ["Predictor"]
 

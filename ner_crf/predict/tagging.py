@@ -31,20 +31,18 @@ import numpy as np
 
 from ner_crf.crf.entity_probs import CrfTables, effective_scores, entity_log_prob
 from ner_crf.data.tags import get_spans
+from ner_crf.predict import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_MAX_BATCH_TOKENS,
+    DEFAULT_MAX_SENTENCE_LENGTH,
+)
 from ner_crf.predict.documents import Document, Entity
 
 __all__ = [
-    "DEFAULT_BATCH_SIZE",
-    "DEFAULT_MAX_BATCH_TOKENS",
-    "DEFAULT_MAX_SENTENCE_LENGTH",
     "SentenceResult",
     "Tagger",
     "predict_documents",
 ]
-
-DEFAULT_BATCH_SIZE = 256
-DEFAULT_MAX_BATCH_TOKENS = 16384
-DEFAULT_MAX_SENTENCE_LENGTH = 2000
 
 
 @dataclass

@@ -49,13 +49,13 @@ from ner_crf.training.step import make_train_step
 
 if TYPE_CHECKING:
     from ner_crf.config import ExperimentConfig
+    from ner_crf.evaluation import EvalResult
+    from ner_crf.predict.predictor import Predictor
 
 logger = logging.getLogger(__name__)
 
 # Train-loss TensorBoard scalars every this many steps.
 LOSS_SUMMARY_EVERY = 20
-# Dev/test sentences per decoding batch.
-EVAL_BATCH_SIZE = 128
 
 
 class TrainingDivergedError(NerCrfError):
@@ -73,6 +73,7 @@ class TrainResult:
         history: One dict per epoch (``epoch``, ``loss``, ``dev_precision``, ``dev_recall``,
             ``dev_f1``, ``learning_rate``, ``seconds``, ``tokens_per_second``, ``steps``).
         test: Test-set metrics (``EvalResult.to_dict()``) when ``data.test`` is set.
+        dev: The best epoch's dev scores (an ``EvalResult``) when ``data.dev`` is set.
         epochs_completed: Number of epochs trained in total (including resumed ones).
         stopped_early: Whether early stopping ended training.
     """
@@ -82,6 +83,7 @@ class TrainResult:
     best_dev_f1: float | None
     history: list[dict[str, Any]] = field(default_factory=list)
     test: dict[str, Any] | None = None
+    dev: EvalResult | None = None
     epochs_completed: int = 0
     stopped_early: bool = False
 
@@ -205,20 +207,22 @@ class _Trainer:
             lowercase=cfg.vocab.lowercase,
             normalize_digits=cfg.vocab.normalize_digits,
         )
-        matrix = frozen = None
-        with_vector: Any = ()
-        if cfg.embeddings.path is not None:
-            from ner_crf.data.embeddings import load_pretrained_words
-
-            # Extends the word vocabulary with the words only the vectors file has (frozen rows).
-            words = load_pretrained_words(
-                self.vocabs, cfg.embeddings, cfg.vocab, seed=cfg.training.seed
-            )
-            self.vocabs, matrix, frozen = words.vocabs, words.matrix, words.frozen
-            with_vector = words.with_vector
-        self._log_coverage(with_vector)
         self.tag_names = list(self.vocabs.tags.tokens)
         self.encoder = SentenceEncoder.from_config(self.vocabs, cfg.vocab)
+        matrix = None
+        if cfg.embeddings.path is not None:
+            from ner_crf.data.embeddings import load_embeddings
+
+            matrix, report = load_embeddings(
+                cfg.embeddings.path,
+                self.vocabs.words,
+                format=cfg.embeddings.format,
+                lowercase=cfg.vocab.lowercase,
+                normalize_digits=cfg.vocab.normalize_digits,
+                seed=cfg.training.seed,
+            )
+            summary = report.summary() if hasattr(report, "summary") else report
+            logger.info("embeddings: %s", summary)
 
         keras.utils.set_random_seed(cfg.training.seed)
         if cfg.training.deterministic:
@@ -231,16 +235,6 @@ class _Trainer:
             shuffle=True,
             seed=cfg.training.seed,
         )
-
-        def eval_builder(sentences: list[Any] | None) -> Any:
-            if sentences is None:
-                return None
-            return DatasetBuilder(
-                sentences, self.encoder, batch_size=EVAL_BATCH_SIZE, with_tags=False
-            )
-
-        self.dev_builder = eval_builder(self.dev_sentences)
-        self.test_builder = eval_builder(self.test_sentences)
         self.steps_per_epoch = max(1, self.train_builder.num_batches)
         previous_policy = keras.config.dtype_policy()
         if cfg.training.mixed_precision:
@@ -249,13 +243,12 @@ class _Trainer:
             with self.strategy.scope():
                 self.model = build_model(
                     cfg,
-                    num_words=self.vocabs.num_trained_words,
+                    num_words=len(self.vocabs.words),
                     num_chars=len(self.vocabs.chars),
                     num_tags=len(self.vocabs.tags),
                     tag_names=self.tag_names,
                     embedding_matrix=matrix,
                     singleton_ids=self.vocabs.singletons,
-                    pretrained_matrix=frozen,
                 )
                 self.optimizer = make_optimizer(cfg.training, self.steps_per_epoch)
                 self.optimizer.build(self.model.trainable_variables)
@@ -278,21 +271,6 @@ class _Trainer:
         )
         self.keeper = CheckpointKeeper(self.run_dir / "checkpoints", self.checkpoint, keep=2)
 
-    def _log_coverage(self, with_vector: Any) -> None:
-        from ner_crf.data.coverage import format_coverage, vocabulary_coverage
-
-        splits = {"train": self.train_sentences, "dev": self.dev_sentences}
-        splits["test"] = self.test_sentences
-        rows = vocabulary_coverage(
-            splits,
-            self.vocabs,
-            lowercase=self.cfg.vocab.lowercase,
-            normalize_digits=self.cfg.vocab.normalize_digits,
-            with_vector=with_vector,
-        )
-        for line in format_coverage(rows):
-            logger.info("%s", line)
-
     # === Steps ===
 
     def _make_train_step(self, element_spec: Any) -> Any:
@@ -306,21 +284,23 @@ class _Trainer:
             jit_compile=bool(self.cfg.training.jit_compile),
         )
 
-    def _make_decode(self) -> Any:
-        import tensorflow as tf
+    def _make_predictor(self) -> Predictor:
+        """The model as ``evaluate`` and ``predict`` run it (Viterbi tags follow the training
+        weights; only dev/test tags are asked of it, no entity probabilities)."""
+        from ner_crf.model.run_dir import LoadedRun
+        from ner_crf.predict.predictor import Predictor
 
-        model = self.model
-
-        spec = (self.dev_builder or self.test_builder or self.train_builder).element_spec()
-        if isinstance(spec, tuple):
-            spec = spec[0]
-
-        @tf.function(input_signature=[spec])
-        def decode(features):
-            tags, _ = model.decode(features)  # [batch, time]
-            return tags, tf.reduce_sum(tf.cast(model.feature_mask(features), tf.int32), axis=1)
-
-        return decode
+        run = LoadedRun(
+            config=self.cfg,
+            vocabs=self.vocabs,
+            encoder=self.encoder,
+            model=self.model,
+            scheme=self.cfg.data.scheme,
+            tag_names=self.tag_names,
+            metrics=None,
+            path=self.run_dir,
+        )
+        return Predictor(run)
 
     def _train_dataset(self, epoch: int) -> Any:
         import tensorflow as tf
@@ -334,26 +314,14 @@ class _Trainer:
 
     # === Evaluation ===
 
-    def _predict_tags(self, sentences: list[Any], builder: Any) -> list[list[str]]:
-        names = self.tag_names
-        result: list[list[str]] = [[] for _ in sentences]
-        # Unshuffled and bucketed: batches of similar length, mapped back by position.
-        positions = builder.batch_indices(0)
-        for features, batch in zip(builder.dataset(0), positions, strict=True):
-            tags, lengths = self._decode(features)
-            tags, lengths = tags.numpy(), lengths.numpy()
-            for row, length, kept in zip(tags, lengths, batch, strict=True):
-                result[int(builder.sentence_ids[kept])] = [names[t] for t in row[:length]]
-        return result
+    def _evaluate(self, sentences: list[Any]) -> EvalResult:
+        """Scores the model on ``sentences`` (read with the config's options), as ``evaluate``
+        does."""
+        from ner_crf.predict.evaluate import evaluate_sentences
 
-    def _evaluate(self, sentences: list[Any], builder: Any) -> Any:
-        from ner_crf.evaluation import evaluate_tags
-
-        predicted = self._predict_tags(sentences, builder)
-        gold = [list(sentence.tags) for sentence in sentences]
-        scheme = self.cfg.data.scheme
-        mode = resolve_mode(self.cfg.evaluation.mode, scheme)
-        return evaluate_tags(gold, predicted, scheme=scheme, mode=mode)
+        mode = resolve_mode(self.cfg.evaluation.mode, self.cfg.data.scheme)
+        _, results = evaluate_sentences(self.predictor, sentences, modes=[mode])
+        return results[mode]
 
     # === Loop ===
 
@@ -365,8 +333,9 @@ class _Trainer:
         self._read_data()
         self._build()
         self.best_weights: list[Any] | None = None
+        self.best_dev: EvalResult | None = None
         history = self._resume() if resume else self._start()
-        self._decode = self._make_decode()
+        self.predictor = self._make_predictor()
         summaries = SummaryLogger(
             self.run_dir / "tensorboard", enabled=self.is_chief and cfg.output.tensorboard
         )
@@ -379,7 +348,10 @@ class _Trainer:
                 train_step = self._make_train_step(dataset.element_spec)
             record = self._run_epoch(epoch, dataset, train_step, summaries)
             record["learning_rate"] = current_learning_rate(self.optimizer)
-            improved = self._score_dev(epoch, record, summaries)
+            dev = self._score_dev(epoch, record, summaries)
+            improved = dev is None or dev.f1 > float(self.state.best_f1.numpy())
+            if improved:
+                self.best_dev = dev
             history.append(record)
             self._end_epoch(epoch, record, improved, history, summaries)
             if self._patience_exhausted():
@@ -396,6 +368,7 @@ class _Trainer:
 
         best_epoch = int(self.state.best_epoch.numpy()) or None
         test = self._score_test(best_epoch)
+        dev = self._best_dev(best_epoch)
         self._write_metrics(history, status="completed", test=test, stopped_early=stopped_early)
         summaries.close()
         return TrainResult(
@@ -404,6 +377,7 @@ class _Trainer:
             best_dev_f1=float(self.state.best_f1.numpy()) if self._has_dev() else None,
             history=history,
             test=test,
+            dev=dev,
             epochs_completed=self._epoch(),
             stopped_early=stopped_early,
         )
@@ -447,17 +421,18 @@ class _Trainer:
         )
         return list(meta.get("history", []))
 
-    def _score_dev(self, epoch: int, record: dict[str, Any], summaries: Any) -> bool:
-        """Scores dev into ``record``; whether dev F1 improved (always True without dev)."""
+    def _score_dev(self, epoch: int, record: dict[str, Any], summaries: Any) -> EvalResult | None:
+        """Scores dev into ``record`` and the summaries; the scores (None without dev)."""
         if not self._has_dev():
-            return True
-        micro = self._evaluate(self.dev_sentences, self.dev_builder).micro
+            return None
+        result = self._evaluate(self.dev_sentences)
+        micro = result.micro
         record.update(dev_precision=micro.precision, dev_recall=micro.recall, dev_f1=micro.f1)
         summaries.scalars(
             epoch,
             {"dev/precision": micro.precision, "dev/recall": micro.recall, "dev/f1": micro.f1},
         )
-        return micro.f1 > float(self.state.best_f1.numpy())
+        return result
 
     def _end_epoch(
         self,
@@ -534,9 +509,16 @@ class _Trainer:
         if self.test_sentences is None:
             return None
         self._restore_best(best_epoch)
-        result = self._evaluate(self.test_sentences, self.test_builder)
+        result = self._evaluate(self.test_sentences)
         logger.info("test (epoch %s weights): F1 %.4f", best_epoch, result.f1)
         return result.to_dict()
+
+    def _best_dev(self, best_epoch: int | None) -> EvalResult | None:
+        """The best epoch's dev scores (scored again only when that epoch ran before a resume)."""
+        if not self._has_dev() or self.best_dev is not None:
+            return self.best_dev
+        self._restore_best(best_epoch)
+        return self._evaluate(self.dev_sentences)
 
     def _run_epoch(self, epoch: int, dataset: Any, train_step: Any, summaries: Any) -> dict:
         import numpy as np

@@ -126,6 +126,32 @@ def test_train_writes_run_and_prints_summary(trained):
     assert dev_f1 > 0.2  # the tiny model does learn something in one epoch
 
 
+def test_train_summary_scores_dev_as_training_read_it(tmp_path):
+    """The summary's dev scores are the trainer's: dev read with the config's options."""
+    import yaml
+
+    from ner_crf.data.conll import read_conll
+    from tests.training import tiny_config_dict
+
+    raw = tiny_config_dict(tmp_path, epochs=1)
+    raw["data"]["max_length"] = 3  # dev sentences are split: more sentences than in the file
+    raw["output"]["tensorboard"] = False
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    result = invoke(["train", "--config", config])
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    read = read_conll(raw["data"]["dev"], scheme="IOBES", max_length=3)
+    unsplit = read_conll(raw["data"]["dev"], scheme="IOBES")
+    assert len(read) > len(unsplit)
+    assert f"{len(read)} sentences," in out and f"{len(unsplit)} sentences," not in out
+    best_f1 = float(out.split("(dev F1 ")[1].split(")")[0])
+    micro_f1 = float(out.split("micro avg")[1].split()[2])
+    assert micro_f1 == best_f1
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text(encoding="utf-8"))
+    assert round(metrics["best_dev_f1"], 4) == best_f1
+
+
 def test_train_resume_and_existing_run_dir(trained, tmp_path):
     run_dir, _ = trained
     copy = tmp_path / "run"
