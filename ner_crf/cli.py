@@ -63,9 +63,11 @@ def main(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug messages to stderr."),
 ) -> None:
     """Train, evaluate and run BiLSTM-CRF named-entity taggers from one YAML config."""
+    global _VERBOSE
+    _VERBOSE = verbose
     if not verbose:
-        # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notices) is not ours to show;
-        # set before TensorFlow is imported by a command. --verbose keeps it.
+        # TensorFlow's C++ logs below ERROR are not ours to show; set before a command imports
+        # TensorFlow (see _start_tensorflow for the lines it prints before reading this).
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     root = logging.getLogger()
     if not any(isinstance(handler, _StderrHandler) for handler in root.handlers):
@@ -75,6 +77,19 @@ def main(
     # Our own progress at INFO; other libraries (TensorFlow, absl) only from WARNING unless -v.
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
     logging.getLogger("ner_crf").setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+_VERBOSE = False
+
+
+def _start_tensorflow() -> None:
+    """Imports TensorFlow for a command; its C++ start-up lines are dropped unless --verbose.
+
+    Called by every command that uses TensorFlow before it imports the modules that need it.
+    """
+    from ner_crf._tf_quiet import import_tensorflow
+
+    import_tensorflow(quiet=not _VERBOSE)
 
 
 @contextlib.contextmanager
@@ -100,6 +115,7 @@ def _choice(*choices: str) -> Any:
 
 def _load_run(model_dir: Path) -> Any:
     """Loads a run directory (TensorFlow is imported here, not at startup)."""
+    _start_tensorflow()
     from ner_crf.model.run_dir import load_run
 
     return load_run(model_dir)
@@ -173,6 +189,7 @@ def train(
         check_paths(cfg, config_path=config)
         if force:
             _remove_run_dir(output_dir if output_dir is not None else cfg.output.dir)
+        _start_tensorflow()
         from ner_crf.training.trainer import train as run_training
 
         result = run_training(

@@ -291,7 +291,11 @@ class EmbeddingConfig(_Section):
     Attributes:
         path: GloVe / word2vec / fastText file, or None for random initialisation.
         format: File format: auto, glove, word2vec, word2vec_binary or fasttext.
-        trainable: Fine-tune the word embeddings during training.
+        trainable: Fine-tune the embeddings of the training words during training.
+        extend_vocab: Words that only the vectors file has join the word vocabulary, with their
+            pretrained vectors as frozen rows (never trained, no optimizer state).
+        max_vectors: Read only the first this many vectors of the file (files are sorted by
+            frequency), or None for all.
     """
 
     SECTION: ClassVar[str] = "embeddings"
@@ -299,6 +303,8 @@ class EmbeddingConfig(_Section):
     path: Path | None = _opt(None)
     format: str = _opt("auto", choices=("auto", "glove", "word2vec", "word2vec_binary", "fasttext"))
     trainable: bool = _opt(True)
+    extend_vocab: bool = _opt(True)
+    max_vectors: int | None = _opt(None, gt=0)
 
 
 @dataclass(frozen=True)

@@ -207,22 +207,20 @@ class _Trainer:
             lowercase=cfg.vocab.lowercase,
             normalize_digits=cfg.vocab.normalize_digits,
         )
+        matrix = frozen = None
+        with_vector: Any = ()
+        if cfg.embeddings.path is not None:
+            from ner_crf.data.embeddings import load_pretrained_words
+
+            # Extends the word vocabulary with the words only the vectors file has (frozen rows).
+            words = load_pretrained_words(
+                self.vocabs, cfg.embeddings, cfg.vocab, seed=cfg.training.seed
+            )
+            self.vocabs, matrix, frozen = words.vocabs, words.matrix, words.frozen
+            with_vector = words.with_vector
+        self._log_coverage(with_vector)
         self.tag_names = list(self.vocabs.tags.tokens)
         self.encoder = SentenceEncoder.from_config(self.vocabs, cfg.vocab)
-        matrix = None
-        if cfg.embeddings.path is not None:
-            from ner_crf.data.embeddings import load_embeddings
-
-            matrix, report = load_embeddings(
-                cfg.embeddings.path,
-                self.vocabs.words,
-                format=cfg.embeddings.format,
-                lowercase=cfg.vocab.lowercase,
-                normalize_digits=cfg.vocab.normalize_digits,
-                seed=cfg.training.seed,
-            )
-            summary = report.summary() if hasattr(report, "summary") else report
-            logger.info("embeddings: %s", summary)
 
         keras.utils.set_random_seed(cfg.training.seed)
         if cfg.training.deterministic:
@@ -243,12 +241,13 @@ class _Trainer:
             with self.strategy.scope():
                 self.model = build_model(
                     cfg,
-                    num_words=len(self.vocabs.words),
+                    num_words=self.vocabs.num_trained_words,
                     num_chars=len(self.vocabs.chars),
                     num_tags=len(self.vocabs.tags),
                     tag_names=self.tag_names,
                     embedding_matrix=matrix,
                     singleton_ids=self.vocabs.singletons,
+                    pretrained_matrix=frozen,
                 )
                 self.optimizer = make_optimizer(cfg.training, self.steps_per_epoch)
                 self.optimizer.build(self.model.trainable_variables)
@@ -270,6 +269,21 @@ class _Trainer:
             model=self.model, optimizer=self.optimizer, state=self.state
         )
         self.keeper = CheckpointKeeper(self.run_dir / "checkpoints", self.checkpoint, keep=2)
+
+    def _log_coverage(self, with_vector: Any) -> None:
+        from ner_crf.data.coverage import format_coverage, vocabulary_coverage
+
+        splits = {"train": self.train_sentences, "dev": self.dev_sentences}
+        splits["test"] = self.test_sentences
+        rows = vocabulary_coverage(
+            splits,
+            self.vocabs,
+            lowercase=self.cfg.vocab.lowercase,
+            normalize_digits=self.cfg.vocab.normalize_digits,
+            with_vector=with_vector,
+        )
+        for line in format_coverage(rows):
+            logger.info("%s", line)
 
     # === Steps ===
 
