@@ -14,6 +14,7 @@ import textwrap
 
 import keras
 import numpy as np
+import pytest
 
 from ner_crf.crf.layer import CRF
 
@@ -123,6 +124,7 @@ def test_saved_model_export_runs_with_tensorflow_alone(tmp_path):
 _DISTRIBUTED_CHILD = """
 import json
 import numpy as np
+import pytest
 import tensorflow as tf
 
 cpu = tf.config.list_physical_devices("CPU")[0]
@@ -209,6 +211,7 @@ print(json.dumps({{
 """
 
 
+@pytest.mark.slow  # a subprocess that starts TensorFlow with a 2-replica MirroredStrategy
 def test_mirrored_strategy_matches_single_device():
     x, y = _toy_data()
     code = _DISTRIBUTED_CHILD.format(x=x.tolist(), y=y.tolist(), allowed=ALLOWED)
