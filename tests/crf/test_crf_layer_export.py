@@ -124,7 +124,6 @@ def test_saved_model_export_runs_with_tensorflow_alone(tmp_path):
 _DISTRIBUTED_CHILD = """
 import json
 import numpy as np
-import pytest
 import tensorflow as tf
 
 cpu = tf.config.list_physical_devices("CPU")[0]
