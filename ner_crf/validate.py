@@ -227,6 +227,9 @@ class ConfigValidation:
         embeddings: One-line summary of the embeddings file against the training vocabulary,
             or None when ``embeddings.path`` is not set.
         splits: One :class:`SplitCheck` per dev / test file.
+        coverage: Token coverage of train, dev and test by the vocabulary with and without the
+            vectors (see `ner_crf.data.coverage`).
+        extend_vocab: ``embeddings.extend_vocab`` (whether training uses the extended vocabulary).
     """
 
     config_path: str | None
@@ -234,6 +237,8 @@ class ConfigValidation:
     vocabulary: int
     embeddings: str | None
     splits: list[SplitCheck]
+    coverage: list = field(default_factory=list)
+    extend_vocab: bool = True
 
 
 def validate_config(cfg, *, config_path: str | Path | None = None) -> ConfigValidation:
@@ -242,7 +247,8 @@ def validate_config(cfg, *, config_path: str | Path | None = None) -> ConfigVali
     Reads train / dev / test (tags converted to ``data.scheme``), builds the training vocabulary
     as training does, and for dev and test counts out-of-vocabulary words (against the training
     vocabulary and, when ``embeddings.path`` is set, against the embeddings file), tags missing
-    from train and sentences that also occur in train.
+    from train and sentences that also occur in train; the token coverage of every split by the
+    vocabulary with and without the vectors (one read of the vectors file).
 
     Args:
         cfg: An ``ExperimentConfig`` whose paths exist (see ``config.check_paths``).
@@ -256,7 +262,8 @@ def validate_config(cfg, *, config_path: str | Path | None = None) -> ConfigVali
     """
     from collections import Counter
 
-    from ner_crf.data.vocab import Vocabulary, build_vocabularies, normalize_word
+    from ner_crf.data.coverage import vocabulary_coverage
+    from ner_crf.data.vocab import build_vocabularies, normalize_word
 
     data = cfg.data
     paths = [p for p in (data.train, data.dev, data.test) if p is not None]
@@ -276,23 +283,26 @@ def validate_config(cfg, *, config_path: str | Path | None = None) -> ConfigVali
     train_sentences = {tuple(s.tokens) for s in train}
 
     embeddings = None
+    extended, with_vector = vocabs, set()
     if cfg.embeddings.path is not None:
-        from ner_crf.data.embeddings import load_embeddings
+        import dataclasses
 
-        _, report = load_embeddings(
-            cfg.embeddings.path,
-            vocabs.words,
-            format=cfg.embeddings.format,
-            word_counts=vocabs.word_counts,
-            **options,
+        from ner_crf.data.embeddings import load_pretrained_words
+
+        # One read of the file; always extended, to show what the extension brings.
+        words = load_pretrained_words(
+            vocabs, dataclasses.replace(cfg.embeddings, extend_vocab=True), cfg.vocab
         )
-        embeddings = report.summary()
+        embeddings = words.report.summary()
+        extended, with_vector = words.vocabs, set(words.with_vector.tolist())
 
     splits = []
+    split_sentences = {"train": train}
     for name, path in (("dev", data.dev), ("test", data.test)):
         if path is None:
             continue
         sentences = read_conll(path, **read)
+        split_sentences[name] = sentences
         counts = Counter(normalize_word(t, **options) for s in sentences for t in s.tokens)
         check = SplitCheck(name=name, path=str(path))
         check.tokens = sum(counts.values())
@@ -307,27 +317,19 @@ def validate_config(cfg, *, config_path: str | Path | None = None) -> ConfigVali
                 if len(check.duplicate_lines) < _DUPLICATE_EXAMPLES:
                     check.duplicate_lines.append(sentence.line)
         if cfg.embeddings.path is not None:
-            from ner_crf.data.embeddings import load_embeddings
-
-            # Match this split's own words against the file (same fallbacks as training).
-            split_vocab = Vocabulary(sorted(counts))
-            _, split_report = load_embeddings(
-                cfg.embeddings.path,
-                split_vocab,
-                format=cfg.embeddings.format,
-                word_counts=dict(counts),
-                **options,
-            )
-            check.embedding_oov_types = split_report.vocab_types - split_report.found
-            coverage = split_report.token_coverage or 0.0
-            check.embedding_oov_tokens = round(check.tokens * (1.0 - coverage))
+            no_vector = [w for w in counts if extended.words.index(w) not in with_vector]
+            check.embedding_oov_types = len(no_vector)
+            check.embedding_oov_tokens = sum(counts[w] for w in no_vector)
         splits.append(check)
+    coverage = vocabulary_coverage(split_sentences, extended, with_vector=with_vector, **options)
     return ConfigValidation(
         config_path=None if config_path is None else str(config_path),
         files=files,
         vocabulary=len(vocabs.words),
         embeddings=embeddings,
         splits=splits,
+        coverage=coverage,
+        extend_vocab=bool(cfg.embeddings.extend_vocab),
     )
 
 
@@ -341,6 +343,15 @@ def format_config_validation(result: ConfigValidation) -> str:
     lines.append(f"training vocabulary: {result.vocabulary:,} words (with <pad>, <unk>)")
     if result.embeddings is not None:
         lines.append(f"embeddings: {result.embeddings}")
+    if result.coverage:
+        from ner_crf.data.coverage import format_coverage
+
+        lines.extend(format_coverage(result.coverage))
+        if result.embeddings is not None:
+            state = (
+                "on" if result.extend_vocab else "OFF: training will not use the + vectors words"
+            )
+            lines.append(f"  (embeddings.extend_vocab {state})")
     for check in result.splits:
         lines.append(f"{check.name} ({check.path})")
         lines.append(
