@@ -1,14 +1,12 @@
 """End-to-end tests of the ``ner-crf`` command line on the sample corpus in ``data/``.
 
-A module-scoped fixture trains one tiny model (1 epoch) through ``ner-crf train``; every other
-test reuses its run directory.
+The ``trained`` fixture (``tests/conftest.py``) trains one tiny model (1 epoch) through
+``ner-crf train`` once per session; the tests reuse its run directory.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
-import math
 import os
 import shutil
 import struct
@@ -18,37 +16,9 @@ import textwrap
 import zlib
 from pathlib import Path
 
-import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from ner_crf.cli import app
-
-REPO = Path(__file__).resolve().parents[2]
-DATA = REPO / "data"
-CONFIG = REPO / "configs" / "default.yaml"
-
-TINY = [
-    f"data.train={DATA / 'train.txt'}",
-    f"data.dev={DATA / 'dev.txt'}",
-    f"data.test={DATA / 'test.txt'}",
-    "training.epochs=1",
-    "training.batch_size=8",
-    "training.learning_rate=0.02",
-    "model.word_dim=16",
-    "model.char.dim=8",
-    "model.char.units=8",
-    "model.lstm.units=16",
-    "output.tensorboard=false",
-]
-
-
-def invoke(args: list[str], input: str | bytes | None = None):
-    return CliRunner().invoke(app, [str(a) for a in args], input=input)
-
-
-def sets(overrides: list[str]) -> list[str]:
-    return [item for override in overrides for item in ("--set", override)]
+from tests.sample_run import CONFIG, DATA, REPO, TINY, invoke, sets
 
 
 def assert_error(result, code: int, *fragments: str) -> None:
@@ -60,21 +30,6 @@ def assert_error(result, code: int, *fragments: str) -> None:
     assert "Traceback" not in result.stderr
     for fragment in fragments:
         assert fragment in errors[0], errors[0]
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("cli") / "run"
-    result = invoke(["train", "--config", CONFIG, *sets(TINY), "--output-dir", run_dir])
-    assert result.exit_code == 0, result.stderr
-    return run_dir, result
-
-
-@pytest.fixture(scope="module")
-def loaded(trained):
-    from ner_crf.model.run_dir import load_run
-
-    return load_run(trained[0])
 
 
 def predict_json(run_dir: Path, args: list[str], input: str | None = None) -> list[dict]:
@@ -362,64 +317,6 @@ def test_predict_empty_input_and_3000_token_sentence(trained):
     (obj,) = predict_json(run_dir, ["--pretokenized"], input=" ".join(tokens) + "\n")
     assert len(obj["tags"]) == 3000
     check_document(obj)
-
-
-def test_entity_scores_match_brute_force(loaded):
-    """On a 3-token sentence, enumerate all K^3 tag paths of the trained CRF."""
-    import tensorflow as tf
-
-    from ner_crf.data.tags import get_spans
-    from ner_crf.predict import Predictor
-
-    run = loaded
-    tokens = ["Smith", "visited", "Ostrava"]
-    predictor = Predictor(run)
-    (result,) = predictor.predict([tokens])
-    features = predictor._features([tokens])
-    emissions = (
-        run.model({k: tf.constant(v) for k, v in features.items()}, training=False)
-        .numpy()[0]
-        .astype(np.float64)
-    )  # [3, K]
-    crf = run.model.crf
-    k = len(run.tag_names)
-    trans = crf.transitions.numpy().astype(np.float64)
-    start = crf.start_transitions.numpy().astype(np.float64)
-    end = crf.end_transitions.numpy().astype(np.float64)
-    allowed = np.zeros((k, k), bool)
-    for frm, to in crf.allowed_transitions:
-        allowed[frm, to] = True
-    trans = np.where(allowed, trans, -1e4)
-    start = np.where(np.isin(np.arange(k), crf.allowed_start), start, -1e4)
-    end = np.where(np.isin(np.arange(k), crf.allowed_end), end, -1e4)
-    scores = {}
-    for path in itertools.product(range(k), repeat=3):
-        s = start[path[0]] + end[path[-1]] + sum(emissions[t, y] for t, y in enumerate(path))
-        s += sum(trans[a, b] for a, b in itertools.pairwise(path))
-        scores[path] = s
-    log_z = np.logaddexp.reduce(np.array(list(scores.values())))
-    expected = {}
-    for path, s in scores.items():
-        for span in get_spans([run.tag_names[y] for y in path], run.scheme):
-            expected[span] = expected.get(span, 0.0) + math.exp(s - log_z)
-    for first, end_, label, probability in result.entities:
-        assert probability == pytest.approx(expected[(first, end_, label)], rel=1e-3, abs=1e-6)
-    # Every possible span, not only the predicted ones.
-    from ner_crf.crf.entity_probs import CrfTables, entity_log_prob
-
-    out = {key: v.numpy() for key, v in predictor._analyse(features).items()}
-    tables = CrfTables(
-        emissions=out["emissions"][0].astype(np.float64),
-        alpha=out["alpha"][0].astype(np.float64),
-        beta=out["beta"][0].astype(np.float64),
-        log_z=float(out["log_z"][0]),
-        transitions=trans,
-        start=start,
-        end=end,
-    )
-    for (first, end_, label), probability in expected.items():
-        got = math.exp(entity_log_prob(tables, run.tag_names, run.scheme, first, end_, label))
-        assert got == pytest.approx(probability, rel=1e-3, abs=1e-6), (first, end_, label)
 
 
 # --------------------------------------------------------------------------------------------
