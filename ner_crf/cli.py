@@ -121,6 +121,27 @@ def _load_run(model_dir: Path) -> Any:
     return load_run(model_dir)
 
 
+def _load_tagger(model_dir: Path, **options: Any) -> tuple[Any, str, int]:
+    """The tagger for ``--model``: an ONNX export runs on ONNX Runtime (no TensorFlow import),
+    a run directory on TensorFlow.
+
+    Returns:
+        ``(tagger, evaluation mode, tag column)`` of the model's training config.
+    """
+    from ner_crf.onnx import is_onnx_export
+
+    if is_onnx_export(model_dir):
+        from ner_crf.onnx.runtime import load_export
+
+        tagger = load_export(model_dir, **options)
+        return tagger, tagger.meta["evaluation_mode"], int(tagger.meta["tag_column"])
+    from ner_crf.predict import Predictor
+
+    run = _load_run(model_dir)
+    tagger = Predictor(run, **options)
+    return tagger, run.config.evaluation.mode, run.config.data.tag_column
+
+
 def _check_output_parent(path: Path) -> None:
     if not path.parent.is_dir():
         raise NerCrfError(f"cannot write {path}: directory {path.parent} does not exist")
@@ -220,7 +241,9 @@ def _remove_run_dir(run_dir: Path) -> None:
 @app.command()
 def evaluate(
     files: list[Path] = typer.Argument(..., help="CoNLL files with gold tags.", show_default=False),
-    model: Path = typer.Option(..., "--model", "-m", help="Run directory.", show_default=False),
+    model: Path = typer.Option(
+        ..., "--model", "-m", help="Run directory or ONNX export.", show_default=False
+    ),
     mode: str | None = typer.Option(
         None,
         "--mode",
@@ -250,26 +273,22 @@ def evaluate(
         for file in files:  # fail before loading TensorFlow
             require_file(file)
         from ner_crf.evaluation import resolve_mode
-        from ner_crf.predict import Predictor, evaluate_files
+        from ner_crf.predict import evaluate_files
 
-        run = _load_run(model)
+        tagger, run_mode, tag_column = _load_tagger(model, batch_size=batch_size)
         if mode is None:
-            modes = [resolve_mode(run.config.evaluation.mode, run.scheme)]
+            modes = [resolve_mode(run_mode, tagger.scheme)]
         elif mode == "both":
             modes = ["strict", "conlleval"]
         else:
             modes = [mode]
         per_file, combined = evaluate_files(
-            Predictor(run, batch_size=batch_size),
-            files,
-            modes=modes,
-            tag_column=run.config.data.tag_column,
-            predictions_path=predictions,
+            tagger, files, modes=modes, tag_column=tag_column, predictions_path=predictions
         )
     if as_json:
         report = {
             "model": str(model),
-            "scheme": run.scheme,
+            "scheme": tagger.scheme,
             "modes": modes,
             "files": [item.to_dict() for item in per_file],
             "combined": None if combined is None else combined.to_dict(),
@@ -293,7 +312,9 @@ def predict(
     inputs: list[str] = typer.Argument(
         None, help="Input files; '-' or nothing reads stdin.", show_default=False
     ),
-    model: Path = typer.Option(..., "--model", "-m", help="Run directory.", show_default=False),
+    model: Path = typer.Option(
+        ..., "--model", "-m", help="Run directory or ONNX export.", show_default=False
+    ),
     output_format: str = typer.Option(
         "jsonl",
         "--format",
@@ -332,7 +353,6 @@ def predict(
     out = typer.get_binary_stream("stdout")
     with handle_errors():
         from ner_crf.predict import (
-            Predictor,
             conll_documents,
             format_document,
             iter_lines,
@@ -344,8 +364,7 @@ def predict(
         for source in sources:  # fail on a missing file before loading TensorFlow
             if source != "-":
                 require_file(source, what="input file")
-        run = _load_run(model)
-        predictor = Predictor(run, batch_size=batch_size, n_best=n_best)
+        predictor, _, _ = _load_tagger(model, batch_size=batch_size, n_best=n_best)
         lines = iter_lines(sources, stdin=typer.get_binary_stream("stdin"))
         if conll:
             documents = conll_documents(lines)
@@ -377,26 +396,50 @@ def predict(
 
 @app.command()
 def export(
-    output: Path = typer.Argument(..., help="SavedModel directory to create.", show_default=False),
+    output: Path = typer.Argument(..., help="Directory to create.", show_default=False),
     model: Path = typer.Option(..., "--model", "-m", help="Run directory.", show_default=False),
+    export_format: str = typer.Option(
+        "savedmodel",
+        "--format",
+        "-f",
+        callback=_choice("savedmodel", "onnx"),
+        help="savedmodel: TensorFlow SavedModel for TF Serving; onnx: model.onnx for ONNX "
+        "Runtime (needs the onnx extra).",
+    ),
     force: bool = typer.Option(False, "--force", help="Replace an existing output directory."),
 ) -> None:
-    """Export a TensorFlow SavedModel (tokens in, tags out) for TF Serving.
+    """Export a TensorFlow SavedModel (tokens in, tags out) for TF Serving, or ONNX.
 
-    Signature serving_default: inputs tokens (tf.string [batch, time], padded with "") and
-    lengths (tf.int32 [batch]); outputs tags (tf.string [batch, time]), tag_ids and scores.
-    Vocabulary lookup, normalisation, character ids, the network and Viterbi run in the graph.
+    SavedModel signature serving_default: inputs tokens (tf.string [batch, time], padded with
+    "") and lengths (tf.int32 [batch]); outputs tags (tf.string [batch, time]), tag_ids and
+    scores. Vocabulary lookup, normalisation, character ids, the network and Viterbi run in the
+    graph.
+
+    ONNX (--format onnx): model.onnx takes int64 words, chars, casing ids and lengths and
+    returns Viterbi tags, path scores and per-token marginals (CRF decoding in the graph), next
+    to the vocabularies and settings; `ner-crf predict --model OUTPUT` runs it without
+    TensorFlow.
 
     \b
     Example:
       ner-crf export --model runs/default exported/ner/1
+      ner-crf export --model runs/default exported/onnx --format onnx
     """
     with handle_errors():
-        from ner_crf.export import export_saved_model
-
         if output.exists() and not force:
             raise NerCrfError(f"{output} already exists; choose another path or pass --force")
         _check_output_parent(output)
+        if export_format == "onnx":
+            from ner_crf.onnx import require_onnx
+
+            require_onnx(export=True)  # before loading TensorFlow
+            from ner_crf.onnx.export import export_onnx
+
+            path = export_onnx(_load_run(model), output, overwrite=force)
+            typer.echo(f"exported ONNX to {path} (model.onnx: words, chars, casing, lengths)")
+            return
+        from ner_crf.export import export_saved_model
+
         path = export_saved_model(_load_run(model), output, overwrite=force)
     typer.echo(f"exported SavedModel to {path} (signature serving_default: tokens, lengths)")
 

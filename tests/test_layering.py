@@ -27,6 +27,7 @@ RANKS = {
     "training": 5,
     "validate": 6,
     "export": 6,
+    "onnx": 6,
     "info": 6,
     "presets": 6,
     "cli": 7,
