@@ -537,23 +537,35 @@ def read_pretrained(
             dim = entry_dim
             vectors_read += 1
             word = entry.word
-            candidates: list[tuple[int, int]] = []  # (vocab id, rank)
+            lower = word.lower()
             hit = exact.get(word)
-            if hit is not None:
-                candidates.append((hit, _EXACT))
-            candidates.extend((i, _LOWER) for i in by_lower.get(word.lower(), ()))
-            if normalize_digits:
-                key = normalize_word(word, lowercase=True, normalize_digits=True)
-                candidates.extend((i, _DIGITS) for i in by_digits.get(key, ()))
-            vector = None
-            for i, match in candidates:
-                if match < rank[i]:
-                    if vector is None:
-                        vector = entry.vector()
-                    rank[i] = match
-                    vectors[i] = vector
+            by_case = by_lower.get(lower)
+            digits_key = (
+                lower  # most file words are letters only: skip the regex
+                if lower.isalpha() or not normalize_digits
+                else normalize_word(lower, lowercase=False, normalize_digits=True)
+            )
+            by_digit = by_digits.get(digits_key) if normalize_digits else None
+            if hit is not None or by_case is not None or by_digit is not None:
+                candidates: list[tuple[int, int]] = []  # (vocab id, rank)
+                if hit is not None:
+                    candidates.append((hit, _EXACT))
+                candidates.extend((i, _LOWER) for i in by_case or ())
+                candidates.extend((i, _DIGITS) for i in by_digit or ())
+                vector = None
+                for i, match in candidates:
+                    if match < rank[i]:
+                        if vector is None:
+                            vector = entry.vector()
+                        rank[i] = match
+                        vectors[i] = vector
             if extend:
-                key = normalize_word(word, lowercase=lowercase, normalize_digits=normalize_digits)
+                if lowercase:  # the same normalisation as the vocabulary's
+                    key = digits_key
+                elif word.isalpha() or not normalize_digits:
+                    key = word
+                else:
+                    key = normalize_word(word, lowercase=False, normalize_digits=True)
                 if key not in extra.seen:
                     extra.add(key, entry, dim)
     extra_matrix = extra.finish(path, dim)
