@@ -1,4 +1,4 @@
-"""Imports flow one way: errors/atomic -> config/tokenize/evaluation -> data, crf -> model ->
+"""Imports flow one way: errors/atomic/lazy -> config/tokenize/evaluation -> data, crf -> model ->
 predict -> training -> validate/export/info -> cli (training scores dev with the predictor). A
 module may import its own group or lower ranks only (function-level imports included), so e.g.
 ``data`` never imports ``model`` and ``crf`` never imports ``data``.
@@ -17,6 +17,8 @@ RANKS = {
     "ner_crf": 0,  # the package root holds the version only
     "errors": 0,
     "atomic": 0,
+    "lazy": 0,
+    "_tf_quiet": 0,  # imports no ner_crf module
     "config": 1,
     "tokenize": 1,
     "evaluation": 1,

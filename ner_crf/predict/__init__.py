@@ -16,8 +16,7 @@ TensorFlow-free modules, imports neither TensorFlow nor seqeval.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ner_crf.lazy import lazy_exports
 
 # Defaults of the predictor's batching (``ner-crf predict`` / ``evaluate`` options).
 DEFAULT_BATCH_SIZE = 256  # sentences per model call
@@ -50,13 +49,4 @@ __all__ = sorted(
 )
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _SOURCES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_SOURCES[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_SOURCES))
+__getattr__, __dir__ = lazy_exports(__name__, _SOURCES)

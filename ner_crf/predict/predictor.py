@@ -10,11 +10,6 @@ from typing import Any
 
 import numpy as np
 
-from ner_crf.predict import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_MAX_BATCH_TOKENS,
-    DEFAULT_MAX_SENTENCE_LENGTH,
-)
 from ner_crf.predict.tagging import Tagger
 
 __all__ = ["Predictor"]
@@ -26,21 +21,11 @@ class Predictor(Tagger):
     Args:
         run: A :class:`~ner_crf.model.run_dir.LoadedRun` (``model``, ``encoder``, ``tag_names``
             and ``scheme`` are used; the trainer passes one for the model it is training).
-        batch_size: Maximum sentences per model call.
-        max_batch_tokens: Maximum padded words (sentences x longest) per model call.
-        max_sentence_length: Longer sentences are tagged in pieces of this many tokens.
-        n_best: Also return this many best tag sequences per sentence (0 = none).
+        **options: The :class:`~ner_crf.predict.tagging.Tagger` options: ``batch_size``,
+            ``max_batch_tokens``, ``max_sentence_length``, ``n_best``.
     """
 
-    def __init__(
-        self,
-        run: Any,
-        *,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        max_batch_tokens: int = DEFAULT_MAX_BATCH_TOKENS,
-        max_sentence_length: int = DEFAULT_MAX_SENTENCE_LENGTH,
-        n_best: int = 0,
-    ):
+    def __init__(self, run: Any, **options: Any):
         import tensorflow as tf
 
         from ner_crf.crf import crf_forward_backward
@@ -48,16 +33,8 @@ class Predictor(Tagger):
         model = run.model
         crf = model.crf
         params = crf.numpy_parameters()
-        super().__init__(
-            run.encoder,
-            run.tag_names,
-            run.scheme,
-            params,
-            batch_size=batch_size,
-            max_batch_tokens=max_batch_tokens,
-            max_sentence_length=max_sentence_length,
-            n_best=n_best,
-        )
+        super().__init__(run.encoder, run.tag_names, run.scheme, params, **options)
+        n_best = self.n_best
         self.run = run
         fb_kwargs = {
             "start_transitions": tf.constant(params["start"], tf.float32),
