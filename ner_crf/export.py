@@ -5,7 +5,9 @@ graph, so loading it needs TensorFlow only (no ``ner_crf`` import, no Python pre
 
 * word normalisation as in training (``vocab.lowercase``: ``tf.strings.lower`` on UTF-8;
   ``vocab.normalize_digits``: every Unicode decimal digit ``\\p{Nd}`` -> ``0``);
-* word ids from a ``tf.lookup.StaticHashTable`` over the training vocabulary (unknown -> UNK);
+* word ids from a ``tf.lookup.StaticHashTable`` over the run's word vocabulary (unknown -> UNK),
+  including the words that only the pretrained vectors file has (``embeddings.extend_vocab``;
+  their frozen vectors are a variable of the SavedModel);
 * character ids (``tf.strings.unicode_split``, another ``StaticHashTable``, the first
   ``vocab.max_word_length`` characters of each token);
 * casing feature ids (Unicode-category regexes, only when the model uses casing features);
@@ -166,6 +168,10 @@ def export_saved_model(run: Any, output: str | Path, *, overwrite: bool = False)
 
     archive = keras.export.ExportArchive()
     archive.track(model)
+    if getattr(model, "pretrained_words", None) is not None:
+        # Frozen rows of the words only the vectors file has: not a Keras weight, so tracked
+        # explicitly (the word table above maps those words to their ids).
+        archive.track(model.pretrained_words.table)
     archive.track(word_table)
     archive.track(char_table)
     archive.add_endpoint(
