@@ -481,7 +481,10 @@ def info(
 def init_config(
     output: Path = typer.Argument(..., help="Config file to write.", show_default=False),
     preset: str = typer.Option(
-        "default", "--preset", "-p", help="Shipped config: default, conll2003, conll2003-cnn."
+        "default",
+        "--preset",
+        "-p",
+        help="Shipped config: default, conll2003, conll2003-cnn, conll2003-glove.",
     ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:

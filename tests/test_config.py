@@ -80,7 +80,7 @@ def test_direct_construction_is_validated() -> None:
     assert isinstance(cfg.dropout, float)
 
 
-@pytest.mark.parametrize("name", ["default", "conll2003", "conll2003-cnn"])
+@pytest.mark.parametrize("name", ["default", "conll2003", "conll2003-cnn", "conll2003-glove"])
 def test_shipped_configs_load(name: str) -> None:
     cfg = load_config(REPO / "configs" / f"{name}.yaml")
     assert cfg == load_preset(name)
@@ -114,8 +114,14 @@ def test_shipped_config_values() -> None:
     assert (cnn.model.char.filters, cnn.model.char.kernel_size) == (30, 3)
     assert dataclasses.replace(cnn, model=lample.model, output=lample.output) == lample
 
+    glove = load_preset("conll2003-glove")
+    assert glove.embeddings.path == Path("../shared/data/glove/glove.6B.50d.txt.gz")
+    assert glove.embeddings.extend_vocab is True and glove.embeddings.max_vectors is None
+    assert glove.model.word_dim == 50
+    assert glove.training.epochs <= 30
 
-@pytest.mark.parametrize("name", ["default", "conll2003", "conll2003-cnn"])
+
+@pytest.mark.parametrize("name", ["default", "conll2003", "conll2003-cnn", "conll2003-glove"])
 def test_lstm_implementation_key(name: str, tmp_path: Path) -> None:
     assert load_preset(name).model.lstm.implementation == "auto"
     assert LSTMConfig().implementation == "auto"
@@ -130,14 +136,14 @@ def test_lstm_implementation_key(name: str, tmp_path: Path) -> None:
 
 
 def test_presets_identical_to_configs_dir() -> None:
-    assert preset_names() == ["conll2003", "conll2003-cnn", "default"]
+    assert preset_names() == ["conll2003", "conll2003-cnn", "conll2003-glove", "default"]
     for name in preset_names():
         shipped = REPO / "configs" / f"{name}.yaml"
         assert shipped.is_symlink()
         assert preset_text(name) == shipped.read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("name", ["default", "conll2003", "conll2003-cnn"])
+@pytest.mark.parametrize("name", ["default", "conll2003", "conll2003-cnn", "conll2003-glove"])
 def test_every_key_in_shipped_yaml_has_a_comment(name: str) -> None:
     lines = preset_text(name).splitlines()
     for index, line in enumerate(lines):

@@ -4,6 +4,13 @@ The file is read once, entry by entry; only the vectors of vocabulary words are 
 is ``O(len(vocab) * dim)`` whatever the size of the file. Files ending in ``.gz`` (or starting
 with the gzip magic bytes) are decompressed on the fly.
 
+Vocabulary extension (``extend=True``, :func:`load_pretrained_words` with
+``embeddings.extend_vocab``): the file's words whose normalised form is not a vocabulary word
+are kept too (the first vector of each form, in file order; ``max_vectors`` reads only the head
+of the file). Only the file chooses them, never dev or test data. The model gives them frozen
+rows (`ner_crf.model.pretrained`), so a word training never saw is looked up through its vector
+instead of ``<unk>``. Memory is then ``O(words kept * dim)``.
+
 Formats:
 
 - ``glove``: ``word v1 v2 ... vD`` per line, no header.
@@ -28,8 +35,8 @@ Rows of vocabulary words without a vector are drawn from ``uniform(-a, a)`` with
 generator, where ``a = scale`` or, by default, ``sqrt(3) * std`` of the vectors found (so the
 random rows have the same standard deviation as the pretrained ones). The ``<pad>`` row is zero.
 
-Values of lines whose word matches no vocabulary word are not parsed (that would make loading a
-few-GB file several times slower); their number of fields is still checked.
+Without extension, values of lines whose word matches no vocabulary word are not parsed (that
+would make loading a few-GB file several times slower); their number of fields is still checked.
 
 This module must not import TensorFlow (the CLI imports the data package at startup).
 """
