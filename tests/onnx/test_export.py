@@ -232,3 +232,28 @@ def test_model_variants_match_keras(variant):
     want_tags, want_scores = model.decode(features)
     assert (got_tags == np.where(mask, np.asarray(want_tags), 0)).all()
     np.testing.assert_allclose(scores, np.asarray(want_scores), atol=1e-4)
+
+
+def test_readme_example_runs_on_onnxruntime_alone(exported, loaded):
+    """The README "Serving" snippet, run as written on the sample export, in a fresh process."""
+    import ast
+    import re
+
+    from ner_crf.predict import Predictor
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    serving = readme[readme.index("## Serving") :]
+    code = serving[serving.index("```python\n") + 10 : serving.index("\n```\n")]
+    assert 'out = "exported/onnx"' in code
+    code = code.replace('out = "exported/onnx"', f"out = {str(exported)!r}")
+    code += (
+        "\nimport sys\nprint('imported:', sorted(m for m in sys.modules"
+        " if m.split('.')[0] in ('tensorflow', 'ner_crf')))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    printed, imported = proc.stdout.splitlines()
+    assert imported == "imported: []"
+    tags = ast.literal_eval(re.match(r"(\[.*?\]) ", printed).group(1))
+    tokens = ["John", "Smith", "visited", "Paris", "in", "1996", "."]
+    assert tags == Predictor(loaded).tag([tokens])[0]
