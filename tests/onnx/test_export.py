@@ -17,10 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("onnxruntime")
-pytest.importorskip("onnx")
-
-from tests.sample_run import DATA, invoke  # noqa: E402
+from tests.sample_run import DATA, invoke
 
 TOLERANCE = 1e-4
 

@@ -13,15 +13,13 @@ import math
 import numpy as np
 import pytest
 
-pytest.importorskip("onnxruntime")
-
-from ner_crf.crf.constraints import (  # noqa: E402
+from ner_crf.crf.constraints import (
     FORBIDDEN_SCORE,
     allowed_end,
     allowed_start,
     allowed_transitions,
 )
-from ner_crf.onnx.graph import LstmWeights, TaggerWeights, build_graph  # noqa: E402
+from ner_crf.onnx.graph import LstmWeights, TaggerWeights, build_graph
 
 TAGS = ["O", "B-X", "I-X", "E-X", "S-X"]
 
