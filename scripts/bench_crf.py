@@ -1,204 +1,272 @@
-"""Benchmark the CRF functions of ``ner_crf.crf`` against a plain ``tf.scan`` reference on CPU.
+"""CRF speed against TF Addons in one run: functions in a plain tf.function, layer in predict.
 
-For each shape (batch x time x tags) it prints the median milliseconds per call of
+Two tables, each measured side by side with TF Addons 0.23 (TF 2.15, its own venv), calls of the
+two interleaved (rotating order, one process at a time), ratio = median over rounds of
+our time / Addons' time (lower is better):
 
-* NLL forward + backward (gradient w.r.t. the inputs and the transition matrix), and
-* Viterbi decoding,
+1. ``kernels``: NLL forward + backward and Viterbi, each inside the user's plain ``tf.function``
+   (``ner_crf.crf.crf_log_likelihood`` / ``crf_decode`` against ``tfa.text``'s), measured by the
+   shared peer harness ``run_crf_micro.py`` (run from its own folder, ``--harness``; it also
+   checks both against a float64 NumPy CRF before timing).
+2. ``predict``: the Keras layer inside ``model.predict`` on 8 batches of potentials with a
+   right-padded mask: ``ner_crf.crf.CRF`` (Keras 3) against ``tfa.layers.CRF(use_kernel=False,
+   use_boundary=False)`` (Keras 2), same transitions; decoded tags are compared first.
 
-for (a) ``ner_crf.crf`` as users call it: decoding is ``ner_crf.crf.compiled.crf_decode`` itself,
-and NLL + gradient is one training-step-like function (``GradientTape`` around
-``ner_crf.crf.crf_log_likelihood``) compiled with ``ner_crf.crf.compiled.jit``; and (b) a
-straightforward Addons-style reference written below (``tf.scan`` over time, gather at
-``length - 1``, ``tf.function`` without XLA), with the speed-up ratio, plus the TF Addons numbers
-measured earlier on this machine. Every timed call includes fetching the outputs (``.numpy()``).
+``--what compile`` adds what a new input shape costs: the first call of each public function on
+a new (batch, time) bucket, and a second shape falling in the same bucket.
 
-Usage: ``python scripts/bench_crf.py [--reps 30] [--shapes 32x40x9,32x40x17,256x128x17]``
+Usage (peers set up by ``setup_peers.sh tfa`` in the harness folder)::
+
+    python scripts/bench_crf.py [--harness ../shared/bench] [--rounds 8] [--what kernels,predict]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import statistics
+import subprocess
+import sys
+import tempfile
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from ner_crf.crf import compiled, crf_log_likelihood  # noqa: E402
-
-# TF Addons 0.23 on TF 2.15, tf.function, this machine (given in the task): NLL fwd+bwd, Viterbi.
-ADDONS_MS = {
-    (32, 40, 9): (2.2, 1.3),
-    (32, 40, 17): (2.8, 1.4),
-    (256, 128, 17): (41.0, 16.0),
-}
+CASES = {"B32xT40xN9": (32, 40, 9), "B32xT40xN17": (32, 40, 17), "B256xT128xN17": (256, 128, 17)}
+PREDICT_BATCHES = 8
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-# --------------------------------------------------------------------------------------------
-# Reference implementation: the plain approach (scan over time, gather at length - 1, no XLA).
-# --------------------------------------------------------------------------------------------
-
-
-def ref_log_likelihood(inputs, tags, lengths, trans):
-    """Log-likelihood with ``tf.scan``; lengths >= 1 assumed."""
-    batch, max_len, num_tags = tf.unstack(tf.shape(inputs))
-    mask = tf.sequence_mask(lengths, max_len, dtype=inputs.dtype)  # [B, T]
-    unary = tf.reduce_sum(tf.gather(inputs, tags, batch_dims=2) * mask, axis=1)  # [B]
-    pairs = tf.gather(tf.reshape(trans, [-1]), tags[:, :-1] * num_tags + tags[:, 1:])  # [B, T-1]
-    binary = tf.reduce_sum(pairs * mask[:, 1:], axis=1)  # [B]
-
-    def step(alpha, x_t):
-        return x_t + tf.reduce_logsumexp(alpha[:, :, None] + trans[None], axis=1)  # [B, K]
-
-    rest = tf.transpose(inputs[:, 1:], [1, 0, 2])  # [T-1, B, K]
-    alphas = tf.scan(step, rest, initializer=inputs[:, 0])  # [T-1, B, K]
-    alphas = tf.concat([inputs[:, 0][None], alphas], axis=0)  # [T, B, K]
-    last = tf.stack([lengths - 1, tf.range(batch)], axis=1)  # [B, 2]
-    log_z = tf.reduce_logsumexp(tf.gather_nd(alphas, last), axis=1)  # [B]
-    return unary + binary - log_z
-
-
-def ref_decode(inputs, trans, lengths):
-    """Viterbi with ``tf.scan`` forward and backward; lengths >= 1 assumed."""
-    batch, max_len, _ = tf.unstack(tf.shape(inputs))
-
-    def step(carry, x_t):
-        alpha, _ = carry
-        scores = alpha[:, :, None] + trans[None]  # [B, K, K]
-        return x_t + tf.reduce_max(scores, axis=1), tf.argmax(scores, axis=1, output_type=tf.int32)
-
-    rest = tf.transpose(inputs[:, 1:], [1, 0, 2])  # [T-1, B, K]
-    init = (inputs[:, 0], tf.zeros_like(inputs[:, 0], tf.int32))
-    alphas, backs = tf.scan(step, rest, initializer=init)  # [T-1, B, K] each
-    alphas = tf.concat([inputs[:, 0][None], alphas], axis=0)  # [T, B, K]
-    last = tf.gather_nd(alphas, tf.stack([lengths - 1, tf.range(batch)], axis=1))  # [B, K]
-    best_score = tf.reduce_max(last, axis=1)  # [B]
-    last_tag = tf.argmax(last, axis=1, output_type=tf.int32)  # [B]
-    # Reverse each sequence's back-pointers so the backtrack starts at its own last position.
-    backs = tf.transpose(backs, [1, 0, 2])  # [B, T-1, K]
-    backs = tf.reverse_sequence(backs, lengths - 1, seq_axis=1, batch_axis=0)
-
-    def back_step(tag, back_t):
-        return tf.gather(back_t, tag[:, None], batch_dims=1)[:, 0]  # [B]
-
-    prev = tf.scan(back_step, tf.transpose(backs, [1, 0, 2]), initializer=last_tag)  # [T-1, B]
-    path = tf.concat([last_tag[:, None], tf.transpose(prev)], axis=1)  # [B, T] reversed
-    path = tf.reverse_sequence(path, lengths, seq_axis=1, batch_axis=0)
-    path = path * tf.sequence_mask(lengths, max_len, dtype=tf.int32)
-    return path, best_score
+def make_case(batch: int, max_len: int, num_tags: int, seed: int) -> dict[str, np.ndarray]:
+    """Random potentials [8B, T, K], transitions, right-padded lengths 5..T (one full per batch)."""
+    rng = np.random.default_rng(seed)
+    n = batch * PREDICT_BATCHES
+    lens = rng.integers(5, max_len + 1, size=n).astype(np.int32)
+    lens[::batch] = max_len
+    return {
+        "em": rng.standard_normal((n, max_len, num_tags)).astype(np.float32),
+        "trans": (0.5 * rng.standard_normal((num_tags, num_tags))).astype(np.float32),
+        "mask": np.arange(max_len)[None, :] < lens[:, None],
+        "batch": np.array(batch),
+    }
 
 
 # --------------------------------------------------------------------------------------------
-# Timing
+# Worker side (runs in our venv, or in the TF Addons venv with --worker tfa)
 # --------------------------------------------------------------------------------------------
 
 
-def _fetch(outputs) -> None:
-    """Copies the outputs (a tensor or a flat tuple / list of tensors) to NumPy."""
-    if isinstance(outputs, tf.Tensor):
-        outputs.numpy()
-    else:
-        for out in outputs:
-            out.numpy()
+class PredictWorker:
+    """One Keras model: potentials + mask -> CRF layer -> decoded tags."""
+
+    def __init__(self, kind: str, threads: int):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        self.tf, self.kind = tf, kind
+
+    def setup(self, path: str) -> None:
+        tf = self.tf
+        with np.load(path) as z:
+            data = {k: z[k] for k in z.files}
+        self.em, self.mask, self.batch = data["em"], data["mask"], int(data["batch"])
+        num_tags = self.em.shape[2]
+        if self.kind == "tfa":
+            import tensorflow_addons as tfa
+
+            keras = tf.keras
+            crf = tfa.layers.CRF(num_tags, use_kernel=False, use_boundary=False)
+            x = keras.Input((None, num_tags))
+            m = keras.Input((None,), dtype="bool")
+            tags = crf(x, mask=m)[0]
+            self.model = keras.Model([x, m], tags)
+            crf.chain_kernel.assign(data["trans"])
+        else:
+            import keras
+
+            from ner_crf.crf import CRF
+
+            crf = CRF(num_tags, use_boundary=False)
+            x = keras.Input((None, num_tags))
+            m = keras.Input((None,), dtype="bool")
+            self.model = keras.Model([x, m], crf(x, mask=m))
+            crf.transitions.assign(data["trans"])
+        for _ in range(3):
+            self.predict()
+
+    def predict(self):
+        return self.model.predict([self.em, self.mask], batch_size=self.batch, verbose=0)
+
+    def outputs(self, path: str) -> None:
+        np.savez(path, tags=np.asarray(self.predict()).astype(np.int64) * self.mask)
+
+    def info(self) -> dict:
+        out = {"tensorflow": self.tf.__version__}
+        if self.kind == "tfa":
+            import tensorflow_addons as tfa
+
+            out["tensorflow_addons"] = tfa.__version__
+        else:
+            import keras
+
+            out["keras"] = keras.__version__
+        return out
 
 
-def median_ms(fn, args, reps: int) -> float:
-    """Median wall time of ``fn(*args)`` plus fetching its outputs in ms, after 3 warm-up calls."""
-    for _ in range(3):
-        _fetch(fn(*args))
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        _fetch(fn(*args))
-        times.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(times)
+def serve_worker(kind: str, threads: int, harness: str) -> None:
+    sys.path.insert(0, harness)
+    import benchlib
+
+    worker = PredictWorker(kind, threads)
+    benchlib.serve(
+        {
+            "setup": lambda req: worker.setup(req["path"]),
+            "outputs": lambda req: worker.outputs(req["path"]),
+            "time": lambda req: {"secs": benchlib.time_calls(worker.predict, int(req["n"]))},
+            "info": lambda req: worker.info(),
+        }
+    )
 
 
-def nll_and_grad(ll_fn):
-    """A function returning the mean NLL and its gradient w.r.t. the inputs and transitions."""
+# --------------------------------------------------------------------------------------------
+# Driver side
+# --------------------------------------------------------------------------------------------
 
-    def step(inputs, tags, lengths, trans):
+
+def run_kernels(args) -> None:
+    """The shared harness, ner_crf from this venv against tfa; it prints its own table."""
+    cmd = [
+        sys.executable,
+        os.path.join(args.harness, "run_crf_micro.py"),
+        "--backends",
+        f"tfa,ner_crf@{sys.prefix}",
+        "--rounds",
+        str(args.rounds),
+        "--threads",
+        str(args.threads),
+    ]
+    print(f"$ {' '.join(cmd)}", flush=True)
+    subprocess.run(cmd, check=True, cwd=args.harness)
+
+
+def run_predict(args) -> None:
+    sys.path.insert(0, args.harness)
+    import benchlib
+
+    tmp = tempfile.mkdtemp(prefix="bench_crf_")
+    me = os.path.abspath(__file__)
+    pythons = {"tfa": benchlib.venv_python("tfa"), "ner_crf": sys.executable}
+    workers = {}
+    rows = []
+    try:
+        for label, python in pythons.items():
+            argv = [python, me, "--worker", label, "--threads", str(args.threads)]
+            argv += ["--harness", args.harness]
+            workers[label] = benchlib.Worker(label, argv, os.path.join(tmp, f"{label}.log"))
+        for index, (name, (batch, max_len, num_tags)) in enumerate(CASES.items()):
+            path = os.path.join(tmp, f"{name}.npz")
+            np.savez(path, **make_case(batch, max_len, num_tags, seed=args.seed + index))
+            outs = {}
+            for label, worker in workers.items():
+                worker.call("setup", path=path)
+                out = os.path.join(tmp, f"{name}-{label}-out.npz")
+                worker.call("outputs", path=out)
+                with np.load(out) as z:
+                    outs[label] = z["tags"]
+            differ = int((outs["tfa"] != outs["ner_crf"]).sum())
+            n = {}
+            for label, worker in workers.items():
+                per = benchlib.median(worker.call("time", n=2)["secs"])
+                n[label] = int(min(50, max(1, round(args.block_secs / per))))
+            times = {label: [] for label in workers}
+            for r in range(args.rounds):
+                for label in benchlib.rotated(list(workers), r):
+                    secs = workers[label].call("time", n=n[label])["secs"]
+                    times[label].append(benchlib.median(secs))
+            ratios = [a / b for a, b in zip(times["ner_crf"], times["tfa"], strict=True)]
+            ms = {k: 1e3 * benchlib.median(v) / PREDICT_BATCHES for k, v in times.items()}
+            rows.append(
+                [name, f"{ms['tfa']:.3f}", f"{ms['ner_crf']:.3f}"]
+                + [f"{benchlib.median(ratios):.2f}", f"{min(ratios):.2f}-{max(ratios):.2f}", differ]
+            )
+            print(f"  predict {name}: done", file=sys.stderr, flush=True)
+        infos = {label: worker.call("info") for label, worker in workers.items()}
+    finally:
+        for worker in workers.values():
+            worker.close()
+    print(
+        f"\nCRF layer inside model.predict ({PREDICT_BATCHES} batches per call, ms per batch; "
+        f"{args.rounds} interleaved rounds; threads={args.threads})"
+    )
+    for label, info in infos.items():
+        print(f"- {label}: " + ", ".join(f"{k} {v}" for k, v in info.items()))
+    print()
+    header = ["case", "tfa.layers.CRF ms", "ner_crf CRF ms", "ratio", "ratio range", "tag diffs"]
+    print(benchlib.md_table(header, rows))
+
+
+def run_compile_cost() -> None:
+    """First call on a new bucket vs a later call, per public function, eagerly."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    from ner_crf.crf import bucket_size, crf_decode, crf_log_likelihood, crf_marginals
+
+    rng = np.random.default_rng(0)
+    trans = tf.constant(rng.standard_normal((17, 17)), tf.float32)
+
+    def nll(x, tags, lengths):
         with tf.GradientTape() as tape:
-            tape.watch([inputs, trans])
-            ll = ll_fn(inputs, tags, lengths, trans)
-            loss = -tf.reduce_mean(ll)
-        return [loss, *tape.gradient(loss, [inputs, trans])]
+            tape.watch(x)
+            loss = -tf.reduce_sum(crf_log_likelihood(x, tags, lengths, trans)[0])
+        return tape.gradient(loss, x)
 
-    return step
-
-
-def ours_fns():
-    """What users call: a compiled training step, and ``compiled.crf_decode``."""
-    return compiled.jit(nll_and_grad(lambda *a: crf_log_likelihood(*a)[0])), compiled.crf_decode
-
-
-def ref_fns():
-    """The scan reference, each wrapped in a plain ``tf.function``."""
-    return tf.function(nll_and_grad(ref_log_likelihood)), tf.function(ref_decode)
-
-
-def _tiny(a):
-    return tf.reduce_sum(a)
+    calls = {
+        "nll fwd+bwd": lambda x, tags, lengths: nll(x, tags, lengths),
+        "viterbi": lambda x, tags, lengths: crf_decode(x, trans, lengths)[0],
+        "marginals": lambda x, tags, lengths: crf_marginals(x, trans, lengths),
+    }
+    print("\nWhat a new input shape costs (eager calls, K=17; ms):")
+    print("| function | shape | bucket | 1st call | 2nd call | same bucket, new shape |")
+    print("|---|---|---|---|---|---|")
+    for name, fn in calls.items():
+        for batch, max_len in ((32, 37), (256, 121)):
+            cells = []
+            for b, t in ((batch, max_len), (batch, max_len), (batch - 1, max_len + 1)):
+                x = tf.constant(rng.standard_normal((b, t, 17)), tf.float32)
+                tags = tf.constant(rng.integers(0, 17, (b, t)), tf.int32)
+                lengths = tf.fill([b], t)
+                start = time.perf_counter()
+                np.asarray(fn(x, tags, lengths))
+                cells.append(f"{1e3 * (time.perf_counter() - start):.1f}")
+            bucket = f"{bucket_size(batch)}x{bucket_size(max_len)}"
+            print(f"| {name} | {batch}x{max_len} | {bucket} | " + " | ".join(cells) + " |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=30, help="timed repetitions per measurement")
-    parser.add_argument("--shapes", default="32x40x9,32x40x17,256x128x17")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--harness", default=os.path.join(HERE, "..", "..", "shared", "bench"))
+    parser.add_argument("--what", default="kernels,predict", help="kernels, predict, compile")
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--block-secs", type=float, default=0.3)
+    parser.add_argument("--seed", type=int, default=20240601)
+    parser.add_argument("--worker", choices=["tfa", "ner_crf"], help=argparse.SUPPRESS)
     args = parser.parse_args()
-
-    ours = ours_fns()
-    ref = ref_fns()
-    print(
-        f"TensorFlow {tf.__version__}, "
-        f"CPU threads: inter={tf.config.threading.get_inter_op_parallelism_threads()} "
-        f"intra={tf.config.threading.get_intra_op_parallelism_threads()}, "
-        f"load average {os.getloadavg()[0]:.2f}, reps={args.reps}"
-    )
-    # Floor: the cost of dispatching a trivial compiled call and fetching its result.
-    tiny = (tf.zeros([32, 40, 9]),)
-    tf_floor = median_ms(tf.function(_tiny, jit_compile=True), tiny, args.reps)
-    jit_floor = median_ms(compiled.jit(_tiny), tiny, args.reps)
-    print(
-        f"overhead of a trivial XLA call: {tf_floor:.3f} ms via tf.function, "
-        f"{jit_floor:.3f} ms via ner_crf.crf.compiled.jit"
-    )
-    header = (
-        f"{'shape':>14} {'what':>8} {'ours':>10} {'scan ref':>10} {'ref/ours':>9} "
-        f"{'Addons':>8} {'Addons/ours':>12}"
-    )
-    print(header)
-    for shape in args.shapes.split(","):
-        batch, max_len, num_tags = (int(v) for v in shape.split("x"))
-        rng = np.random.default_rng(args.seed)
-        inputs = tf.constant(rng.normal(size=(batch, max_len, num_tags)), tf.float32)
-        trans = tf.constant(rng.normal(size=(num_tags, num_tags)), tf.float32)
-        lengths = tf.constant(rng.integers(5, max_len + 1, size=batch), tf.int32)
-        tags = tf.constant(rng.integers(0, num_tags, size=(batch, max_len)), tf.int32)
-        reps = args.reps if batch * max_len < 10000 else max(5, args.reps // 3)
-        # Sanity check: both implementations agree before they are timed.
-        ours_ll = ours[0](inputs, tags, lengths, trans)[0].numpy()
-        ref_ll = ref[0](inputs, tags, lengths, trans)[0].numpy()
-        ours_tags = ours[1](inputs, trans, lengths)[0].numpy()
-        ref_tags = ref[1](inputs, trans, lengths)[0].numpy()
-        if not np.isclose(ours_ll, ref_ll, rtol=1e-4) or (ours_tags != ref_tags).any():
-            raise SystemExit(f"{shape}: ner_crf.crf and the reference disagree")
-        addons = ADDONS_MS.get((batch, max_len, num_tags), (float("nan"), float("nan")))
-        for what, idx, call_args in (
-            ("nll+grad", 0, (inputs, tags, lengths, trans)),
-            ("decode", 1, (inputs, trans, lengths)),
-        ):
-            ours_ms = median_ms(ours[idx], call_args, reps)
-            ref_ms = median_ms(ref[idx], call_args, reps)
-            print(
-                f"{shape:>14} {what:>8} {ours_ms:10.2f} {ref_ms:10.2f} {ref_ms / ours_ms:8.1f}x "
-                f"{addons[idx]:8.1f} {addons[idx] / ours_ms:11.1f}x"
-            )
-    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
+    args.harness = os.path.abspath(args.harness)
+    if args.worker:
+        serve_worker(args.worker, args.threads, args.harness)
+        return
+    if not os.path.exists(os.path.join(args.harness, "run_crf_micro.py")):
+        sys.exit(f"bench_crf: no peer harness at {args.harness} (pass --harness)")
+    what = set(args.what.split(","))
+    if "kernels" in what:
+        run_kernels(args)
+    if "predict" in what:
+        run_predict(args)
+    if "compile" in what:
+        run_compile_cost()
 
 
 if __name__ == "__main__":

@@ -34,95 +34,6 @@ _LAYER_ATTR = "_ner_crf_layer"
 
 _LOSS_REDUCTIONS = ("sum_over_batch_size", "mean", "sum", "none", None)
 
-_CONVERTED_OPS: dict[str, Any] = {}
-
-
-def _op(name: str) -> Any:
-    """Returns ``ner_crf.crf.ops.<name>``, AutoGraph-converted when building a graph.
-
-    Keras traces some graphs with ``autograph=False`` (``model.export`` serving functions). The
-    ops branch in Python on the time length (``if crf.max_len == 0``), which is a tensor when
-    the time dimension is not static, so in graph mode we call a converted copy
-    (``tf.autograph.to_graph``), where such branches become ``tf.cond``; eagerly the plain
-    function runs. ``crf_decode`` cannot be converted (its early return does not define every
-    loop variable), so :meth:`CRF.decode` uses :func:`_viterbi_dynamic` in that case.
-    """
-    if tf.executing_eagerly():
-        return getattr(crf_ops, name)
-    if name not in _CONVERTED_OPS:
-        _CONVERTED_OPS[name] = tf.autograph.to_graph(getattr(crf_ops, name))
-    return _CONVERTED_OPS[name]
-
-
-def _viterbi_dynamic(
-    potentials: tf.Tensor,
-    lengths: tf.Tensor,
-    transitions: tf.Tensor,
-    *,
-    start_transitions: tf.Tensor | None,
-    end_transitions: tf.Tensor | None,
-    transition_mask: tf.Tensor | None,
-    start_mask: tf.Tensor | None,
-    end_mask: tf.Tensor | None,
-) -> tuple[tf.Tensor, tf.Tensor]:
-    """Viterbi decoding that traces with an unknown time dimension, with or without AutoGraph.
-
-    Same contract as ``ops.crf_decode``: forbidden entries are ``-inf``, tags past each length
-    are 0, length-0 rows get score 0, rows without an allowed path get score ``-inf``.
-
-    Returns:
-        ``(tags int32 [B, T], scores float32 [B])``.
-    """
-    neg_inf = tf.constant(-np.inf, tf.float32)
-    num_tags = tf.shape(potentials)[2]
-    zeros = tf.zeros([num_tags], tf.float32)  # [K]
-    start = zeros if start_transitions is None else start_transitions
-    end = zeros if end_transitions is None else end_transitions
-    if transition_mask is not None:
-        transitions = tf.where(transition_mask, transitions, neg_inf)  # [K, K]
-    if start_mask is not None:
-        start = tf.where(start_mask, start, neg_inf)  # [K]
-    if end_mask is not None:
-        end = tf.where(end_mask, end, neg_inf)  # [K]
-    max_len = tf.shape(potentials)[1]
-    # Two zero steps of padding (never valid) keep both scans non-empty when max_len == 0.
-    padded = tf.pad(potentials, [[0, 0], [0, 2], [0, 0]])  # [B, T + 2, K]
-    steps = tf.transpose(padded, [1, 0, 2])  # [T + 2, B, K]
-    identity = tf.range(num_tags)[tf.newaxis, :]  # [1, K]
-
-    def forward(carry: tuple[tf.Tensor, tf.Tensor], elems: tuple[tf.Tensor, tf.Tensor]):
-        alpha, _ = carry  # [B, K]
-        emission, t = elems  # [B, K], []
-        scores = alpha[:, :, tf.newaxis] + transitions[tf.newaxis]  # [B, K(from), K(to)]
-        best = tf.reduce_max(scores, axis=1)  # [B, K]
-        back = tf.argmax(scores, axis=1, output_type=tf.int32)  # [B, K]
-        valid = (t < lengths)[:, tf.newaxis]  # [B, 1]
-        # Past the end alpha is carried unchanged and the back-pointer is the identity.
-        return tf.where(valid, best + emission, alpha), tf.where(valid, back, identity)
-
-    alpha0 = steps[0] + start  # [B, K]
-    times = tf.range(1, max_len + 2)  # [T + 1]
-    alphas, backs = tf.scan(
-        forward,
-        (steps[1:], times),
-        initializer=(alpha0, tf.zeros_like(alpha0, tf.int32) + identity),
-    )  # [T + 1, B, K] each
-    # The last step is padding: its alpha is carried from each row's last valid step.
-    final = tf.concat([alpha0[tf.newaxis], alphas], axis=0)[-1] + end  # [B, K]
-    best_last = tf.argmax(final, axis=1, output_type=tf.int32)  # [B]
-    best_score = tf.reduce_max(final, axis=1)  # [B]
-
-    def backward(tag: tf.Tensor, back: tf.Tensor) -> tf.Tensor:
-        return tf.gather(back, tag, batch_dims=1)  # [B]
-
-    # backs[i] points from step i + 1 to step i, so the reverse scan yields steps 0 .. T.
-    path = tf.scan(backward, backs, initializer=best_last, reverse=True)  # [T + 1, B]
-    tags = tf.transpose(path)[:, :max_len]  # [B, T]
-    has_tags = lengths > 0  # [B]
-    tags = tf.where(tf.sequence_mask(lengths, max_len), tags, tf.zeros_like(tags))  # [B, T]
-    best_score = tf.where(has_tags, best_score, tf.zeros_like(best_score))  # [B]
-    return tags, best_score
-
 
 def _check_tag_index(value: Any, num_tags: int, what: str) -> int:
     # numbers.Integral also admits NumPy integers (constraint helpers may produce them).
@@ -450,7 +361,7 @@ class CRF(keras.layers.Layer):
         kwargs = self._crf_kwargs(self.constrain_training)
         transitions = kwargs.pop("transition_params")
         # Addons-compatible: returns (log_likelihood [B], transition_params).
-        log_likelihood, _ = _op("crf_log_likelihood")(
+        log_likelihood, _ = crf_ops.crf_log_likelihood(
             potentials, tags, lengths, transitions, **kwargs
         )
         return tf.cast(log_likelihood, tf.float32)  # [B]
@@ -468,13 +379,7 @@ class CRF(keras.layers.Layer):
         potentials, valid, lengths = self._prepare(potentials, mask)
         kwargs = self._crf_kwargs(True)
         transitions = kwargs.pop("transition_params")
-        if potentials.shape[1] is None and not tf.executing_eagerly():
-            # Dynamic time dimension in a graph (tf.data padded batches, serving signatures):
-            # ops.crf_decode branches in Python on the time length there, so use our own
-            # graph-safe Viterbi (same semantics).
-            tags, scores = _viterbi_dynamic(potentials, lengths, transitions, **kwargs)
-        else:
-            tags, scores = _op("crf_decode")(potentials, transitions, lengths, **kwargs)
+        tags, scores = crf_ops.crf_decode(potentials, transitions, lengths, **kwargs)
         tags = tf.cast(tags, tf.int32)  # [B, T]
         tags = tf.where(valid, tags, tf.zeros_like(tags))  # [B, T]
         return tags, tf.cast(scores, tf.float32)  # [B, T], [B]
@@ -492,7 +397,7 @@ class CRF(keras.layers.Layer):
         potentials, valid, lengths = self._prepare(potentials, mask)
         kwargs = self._crf_kwargs(True)
         transitions = kwargs.pop("transition_params")
-        probs = _op("crf_marginals")(potentials, transitions, lengths, **kwargs)
+        probs = crf_ops.crf_marginals(potentials, transitions, lengths, **kwargs)
         probs = tf.cast(probs, tf.float32)  # [B, T, K]
         return probs * tf.cast(valid, tf.float32)[:, :, None]  # [B, T, K]
 
@@ -515,7 +420,7 @@ class CRF(keras.layers.Layer):
         potentials, valid, lengths = self._prepare(potentials, mask)
         kwargs = self._crf_kwargs(True)
         transitions = kwargs.pop("transition_params")
-        tags, scores = _op("crf_decode_nbest")(potentials, transitions, lengths, k, **kwargs)
+        tags, scores = crf_ops.crf_decode_nbest(potentials, transitions, lengths, k, **kwargs)
         tags = tf.cast(tags, tf.int32)  # [B, k, T]
         tags = tf.where(valid[:, None, :], tags, tf.zeros_like(tags))  # [B, k, T]
         return tags, tf.cast(scores, tf.float32)  # [B, k, T], [B, k]
@@ -664,3 +569,44 @@ class CRFLoss(keras.losses.Loss):
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "reduction": self.reduction}
+
+
+@keras.saving.register_keras_serializable(package="ner_crf")
+class CrfDecodeForwardRnnCell(keras.layers.Layer):
+    """One max-plus Viterbi step as a Keras 3 RNN cell (Addons' ``CrfDecodeForwardRnnCell``).
+
+    Use it in ``keras.layers.RNN(cell, return_sequences=True, return_state=True)``: the state is
+    the [batch, num_tags] best score of a path ending in each tag, the output the int32
+    back-pointers ``argmax_i(state[i] + transition_params[i, j])`` per tag ``j``.
+    :func:`ner_crf.crf.crf_decode_forward` computes the same as such an RNN, in one loop.
+
+    Args:
+        transition_params: A [num_tags, num_tags] array of transitions ``[from, to]`` (a
+            constant of the cell, saved in its config).
+        **kwargs: Standard layer arguments.
+    """
+
+    def __init__(self, transition_params: Any, **kwargs: Any):
+        super().__init__(**kwargs)
+        trans = np.asarray(keras.ops.convert_to_numpy(transition_params), dtype=np.float32)
+        if trans.ndim != 2 or trans.shape[0] != trans.shape[1]:
+            raise ConfigError(
+                f"`transition_params` must be [num_tags, num_tags], received shape {trans.shape}"
+            )
+        self.transition_params = trans
+        self.state_size = trans.shape[0]
+        self.output_size = trans.shape[0]
+
+    def call(self, inputs: Any, states: Any) -> tuple[tf.Tensor, list[tf.Tensor]]:
+        state = states[0] if isinstance(states, list | tuple) else states  # [B, K]
+        inputs = tf.convert_to_tensor(inputs)
+        cand = tf.cast(state, inputs.dtype)[:, :, tf.newaxis] + tf.cast(
+            self.transition_params, inputs.dtype
+        )  # [B, K(from), K(to)]
+        backpointers = tf.argmax(cand, axis=1, output_type=tf.int32)  # [B, K]
+        return backpointers, [inputs + tf.reduce_max(cand, axis=1)]
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config["transition_params"] = self.transition_params.tolist()
+        return config

@@ -1,4 +1,4 @@
-"""Linear-chain CRF functions in TensorFlow, drop-in compatible with ``tfa.text``.
+"""Linear-chain CRF functions in TensorFlow: all of ``tfa.text``'s CRF API, and a few more.
 
 Conventions shared by every function:
 
@@ -9,8 +9,10 @@ Conventions shared by every function:
 * ``sequence_lengths`` is ``[batch]`` int32 or int64; sequences are right-padded and positions
   ``t >= length`` are ignored whatever they hold (tag ids there may even be out of range). Lengths
   are clipped to ``[0, max_seq_len]``. A length of 0 gives score 0, log-normaliser 0,
-  log-likelihood 0, all-zero decoded tags and decoded score 0.
-* Keyword-only extras beyond Addons (defaults keep Addons behaviour):
+  log-likelihood 0, all-zero decoded tags and decoded score 0. A bool or 2-D tensor (a mask) is
+  refused with a ValueError.
+* Keyword-only extras beyond Addons (defaults keep Addons behaviour), accepted by every function
+  that takes potentials and transitions:
 
   - ``start_transitions`` / ``end_transitions``: ``[num_tags]`` scores of starting / ending a
     sentence with each tag. The score of a path ``y`` of length ``L`` is
@@ -24,229 +26,269 @@ Conventions shared by every function:
     transition get a log-likelihood around -1e4. In decoding (Viterbi and n-best) forbidden entries
     are ``-inf``: a forbidden pair is never emitted while any allowed path exists.
 
-Every function runs eagerly, inside ``tf.function`` and under ``tf.function(jit_compile=True)``;
-time loops are ``tf.while_loop`` over a time-major copy of the inputs (no Python loop over time).
-The time length may be unknown when tracing (then it must be >= 1 at run time); a static length
-of 0 is allowed. For the XLA speed-up wrap calls in ``tf.function(jit_compile=True)`` or use the
-ready-made wrappers in :mod:`ner_crf.crf.compiled`.
+**Speed: nested XLA.** The time loops (forward, backward, Viterbi, n-best) run inside small
+``tf.function(jit_compile=True)`` cores, whatever the caller does: eagerly, inside a plain
+``tf.function`` (also Keras ``fit`` / ``evaluate`` / ``predict``), or inside the caller's own
+``jit_compile=True`` function (where the cores are simply part of the caller's cluster). The
+log-likelihood runs as two cores, forward (returns the alphas) and backward (forward-backward
+gradient from those alphas), joined by ``tf.custom_gradient``; gradients are first-order only.
+Before a core is called the batch and time axes are zero-padded up to a *bucket* size (1-8, then
+four sizes per octave: 10, 12, 14, 16, 20, 24, 28, 32, 40, ...; at most 25 % padding), so the
+number of distinct compiled shapes stays small: a new bucket costs one trace and one XLA
+compilation (``scripts/bench_crf.py --what compile`` prints it), later calls reuse it. A time
+length that is unknown when tracing, and a time length of 0 at run time, are both fine.
+:func:`xla_disabled` switches the nesting off (plain TensorFlow ops, e.g. for graph converters).
 
 Numerics: the forward/backward recursions use ``log(exp(alpha - max) @ exp(A - colmax))`` (one
 small matmul per step) and fall back to the exact broadcast log-sum-exp wherever that sum could
-underflow, so results are exact (to float rounding) in every case. The gradient of the
-log-normaliser (hence of :func:`crf_log_likelihood`) is computed by forward-backward
-(``tf.custom_gradient``: marginals for the inputs and start/end scores, pairwise marginals for the
-transitions), not by differentiating through the loop; it is first-order only (no Hessians).
+underflow, so results are exact (to float rounding) in every case.
 """
 
 from __future__ import annotations
 
+import bisect
+import contextlib
+import functools
+import inspect
 import logging
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import tensorflow as tf
+
+from ner_crf.crf import kernels
+from ner_crf.crf.constraints import FORBIDDEN_SCORE
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "FORBIDDEN_SCORE",
+    "bucket_size",
     "crf_binary_score",
+    "crf_constrained_decode",
     "crf_decode",
+    "crf_decode_backward",
+    "crf_decode_forward",
     "crf_decode_nbest",
+    "crf_filtered_inputs",
     "crf_forward",
     "crf_forward_backward",
     "crf_log_likelihood",
     "crf_log_norm",
     "crf_marginals",
+    "crf_multitag_sequence_score",
     "crf_segment_log_prob",
     "crf_sequence_score",
     "crf_unary_score",
     "viterbi_decode",
+    "xla_disabled",
 ]
 
-#: Score given to forbidden transitions in the differentiable functions.
-FORBIDDEN_SCORE = -1e4
+# --------------------------------------------------------------------------------------------
+# The optional keywords every potentials + transitions function accepts
+# --------------------------------------------------------------------------------------------
+
+_EXTRAS = ("start_transitions", "end_transitions", "transition_mask", "start_mask", "end_mask")
+
+_EXTRAS_DOC = """
+    Keyword-only extras (see the module docstring; None = absent):
+        start_transitions: Optional [num_tags] start scores.
+        end_transitions: Optional [num_tags] end scores.
+        transition_mask: Optional [num_tags, num_tags] bool/0-1 allowed transitions.
+        start_mask: Optional [num_tags] bool/0-1 allowed first tags.
+        end_mask: Optional [num_tags] bool/0-1 allowed last tags.
+"""
+
+
+def _takes_extras(fn):
+    """Gives ``fn(..., **extras)`` the five keyword-only extras: signature, docs, checking.
+
+    ``fn`` receives them as one dict ``extras`` (every name present, None where not given), with
+    array-likes converted to tensors.
+    """
+    sig = inspect.signature(fn)
+    params = [p for p in sig.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    params += [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None) for n in _EXTRAS]
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        extras = {}
+        for name in _EXTRAS:
+            value = kwargs.pop(name, None)
+            extras[name] = None if value is None else tf.convert_to_tensor(value)
+        bound = sig.bind(*args, **kwargs)  # TypeError for unknown or missing arguments
+        return fn(*bound.args, **bound.kwargs, **extras)
+
+    wrapper.__signature__ = sig.replace(parameters=params)
+    wrapper.__doc__ = (fn.__doc__ or "").rstrip() + "\n" + _EXTRAS_DOC
+    return wrapper
 
 
 # --------------------------------------------------------------------------------------------
-# Preparation helpers
+# Dispatch: bucketing and the nested XLA cores
 # --------------------------------------------------------------------------------------------
 
-
-def _compute_dtype(dtype: tf.DType) -> tf.DType:
-    """float64 stays float64, every other float dtype is computed in float32."""
-    return tf.float64 if dtype == tf.float64 else tf.float32
+_XLA = {"enabled": True}
 
 
-def _as_float(x, dtype: tf.DType) -> tf.Tensor:
-    """Reads variables into tensors (``gather`` on a variable has no XLA kernel) and casts."""
-    return tf.cast(tf.convert_to_tensor(x), dtype)
+@contextlib.contextmanager
+def xla_disabled() -> Iterator[None]:
+    """Builds plain TensorFlow graphs (no nested XLA cores) for calls traced in this block.
+
+    For tools that cannot read XLA clusters (graph converters such as tf2onnx); the results are
+    the same, only slower on CPU.
+    """
+    previous = _XLA["enabled"]
+    _XLA["enabled"] = False
+    try:
+        yield
+    finally:
+        _XLA["enabled"] = previous
 
 
-def _check_inputs(inputs: tf.Tensor, name: str) -> None:
-    if inputs.shape.rank is not None and inputs.shape.rank != 3:
-        raise ValueError(
-            f"`{name}` must be [batch_size, max_seq_len, num_tags], got shape {inputs.shape}"
-        )
-    if not inputs.dtype.is_floating:
-        raise ValueError(f"`{name}` must be a float tensor, got dtype {inputs.dtype.name}")
+def _bucket_sizes() -> list[int]:
+    sizes = list(range(1, 9))
+    exponent = 3
+    while sizes[-1] < 2**26:
+        step = 2 ** (exponent - 2)
+        sizes += [2**exponent + i * step for i in range(1, 5)]
+        exponent += 1
+    return sizes
 
 
-def _check_trans(trans: tf.Tensor, num_tags: int | None) -> None:
-    shape = trans.shape
-    if shape.rank is not None and shape.rank != 2:
-        raise ValueError(f"`transition_params` must be [num_tags, num_tags], got shape {shape}")
-    if num_tags is not None and shape.rank == 2:
-        for dim in shape:
-            if dim is not None and dim != num_tags:
-                raise ValueError(
-                    f"`transition_params` must be [{num_tags}, {num_tags}] to match the "
-                    f"{num_tags} tags of the inputs, got shape {shape}"
-                )
+_BUCKETS = _bucket_sizes()
 
 
-def _vector(x, num_tags, dtype: tf.DType, name: str) -> tf.Tensor | None:
-    if x is None:
-        return None
-    x = _as_float(x, dtype)
-    if x.shape.rank is not None and x.shape.rank != 1:
-        raise ValueError(f"`{name}` must be [num_tags], got shape {x.shape}")
-    return x
+def bucket_size(n: int) -> int:
+    """The padded size of an axis of size ``n``: 1..8 as is (0 becomes 1), then 4 per octave."""
+    return _BUCKETS[bisect.bisect_left(_BUCKETS, max(int(n), 1))]
 
 
-def _apply_mask(scores: tf.Tensor, mask, fill: float) -> tf.Tensor:
-    """Replaces the entries of ``scores`` where ``mask`` is False/0 by ``fill``."""
-    if mask is None:
-        return scores
-    mask = tf.convert_to_tensor(mask)
-    if mask.dtype != tf.bool:
-        mask = tf.not_equal(mask, tf.zeros([], mask.dtype))
-    return tf.where(mask, scores, tf.constant(fill, scores.dtype))
+class _Padded:
+    """Batch and time axes padded to bucket sizes (zeros; padded rows have length 0)."""
+
+    def __init__(self, x: tf.Tensor, lengths: tf.Tensor, others: list):
+        batch, time = x.shape[0], x.shape[1]
+        lengths = tf.cast(lengths, tf.int32)
+        if batch is not None and time is not None:
+            pad_b, pad_t = bucket_size(batch) - batch, bucket_size(time) - time
+            self.size = (batch, time)
+            self.padded = bool(pad_b or pad_t)
+        else:
+            shape = tf.shape(x)
+            sizes = tf.stack([shape[0], shape[1]])
+            buckets = tf.constant(_BUCKETS, tf.int32)
+            target = tf.gather(buckets, tf.searchsorted(buckets, tf.maximum(sizes, 1)))
+            pad_b, pad_t = tf.unstack(target - sizes)
+            self.size = (shape[0], shape[1])
+            self.padded = True
+        self.x, self.lengths, self.others = x, lengths, others
+        if self.padded:
+            lengths = tf.clip_by_value(lengths, 0, self.size[1])  # before the time axis grows
+            self.x = tf.pad(x, [[0, pad_b], [0, pad_t], [0, 0]])
+            self.lengths = tf.pad(lengths, [[0, pad_b]])
+            self.others = [
+                None
+                if o is None
+                else tf.pad(o, [[0, pad_b], [0, pad_t]] + [[0, 0]] * (o.shape.rank - 2))
+                for o in others
+            ]
+
+    def rows(self, y: tf.Tensor) -> tf.Tensor:
+        return y[: self.size[0]] if self.padded else y
+
+    def rows_time(self, y: tf.Tensor, time_axis: int = 1) -> tf.Tensor:
+        if not self.padded:
+            return y
+        index = [slice(None)] * y.shape.rank
+        index[0], index[time_axis] = slice(0, self.size[0]), slice(0, self.size[1])
+        return y[tuple(index)]
 
 
-class _Crf:
-    """Inputs of one CRF call, cast to the compute dtype and with the masks applied."""
+def _core(fn):
+    """``fn`` compiled as its own XLA cluster (traced per bucket shape, dtype and None pattern)."""
+    compiled = tf.function(fn, jit_compile=True, autograph=False)
+    return lambda *args: (compiled if _XLA["enabled"] else fn)(*args)
 
-    def __init__(
-        self,
-        inputs,
-        sequence_lengths,
-        transition_params,
-        start_transitions=None,
-        end_transitions=None,
-        transition_mask=None,
-        start_mask=None,
-        end_mask=None,
-        *,
-        fill: float = FORBIDDEN_SCORE,
-        name: str = "inputs",
+
+_nll_forward = _core(kernels.nll_forward)
+_nll_backward = _core(kernels.nll_backward)
+_decode = _core(kernels.decode)
+_decode_nbest = _core(kernels.decode_nbest)
+_marginal_tables = _core(kernels.marginal_tables)
+_marginal_tables_grad = _core(kernels.marginal_tables_grad)
+
+
+def _prepare(inputs, sequence_lengths, name: str = "inputs"):
+    """Checks the arguments every public function takes; returns the inputs as a tensor."""
+    inputs = tf.convert_to_tensor(inputs)
+    kernels.check_inputs(inputs, name)
+    lengths = tf.convert_to_tensor(sequence_lengths)
+    if (
+        lengths.dtype == tf.bool
+        or not lengths.dtype.is_integer
+        or lengths.shape.rank not in (None, 1)
     ):
-        inputs = tf.convert_to_tensor(inputs)
-        _check_inputs(inputs, name)
-        self.dtype = _compute_dtype(inputs.dtype)
-        self.inputs = tf.cast(inputs, self.dtype)  # [B, T, K]
-        self.num_tags = inputs.shape[2]
-        trans = _as_float(transition_params, self.dtype)
-        _check_trans(trans, self.num_tags)
-        # Static time length, or None when only known at run time (then it must be >= 1).
-        self.max_len = self.inputs.shape[1]
-        lengths = tf.cast(tf.convert_to_tensor(sequence_lengths), tf.int32)
-        self.lengths = tf.clip_by_value(lengths, 0, tf.shape(self.inputs)[1])  # [B]
-        k = tf.shape(self.inputs)[2]
-        start = _vector(start_transitions, self.num_tags, self.dtype, "start_transitions")
-        end = _vector(end_transitions, self.num_tags, self.dtype, "end_transitions")
-        self.has_start = start is not None or start_mask is not None
-        self.has_end = end is not None or end_mask is not None
-        if start is None:
-            start = tf.zeros([k], self.dtype)
-        if end is None:
-            end = tf.zeros([k], self.dtype)
-        self.trans = _apply_mask(trans, transition_mask, fill)  # [K, K]
-        self.start = _apply_mask(start, start_mask, fill)  # [K]
-        self.end = _apply_mask(end, end_mask, fill)  # [K]
-
-    def seq_mask(self) -> tf.Tensor:
-        return tf.sequence_mask(self.lengths, tf.shape(self.inputs)[1])  # [B, T] bool
+        raise ValueError(
+            f"sequence lengths must be an int [batch] vector, got {lengths.dtype.name} of shape "
+            f"{lengths.shape}; for a [batch, time] mask pass "
+            "tf.reduce_sum(tf.cast(mask, tf.int32), axis=1) (the mask must be right-padded)"
+        )
+    return inputs, lengths
 
 
-def _static_or_dynamic(x: tf.Tensor, axis: int):
-    dim = x.shape[axis]
-    return dim if dim is not None else tf.shape(x)[axis]
+def _empty_time(inputs: tf.Tensor) -> bool:
+    return inputs.shape[1] == 0
 
 
-def _logsumexp(x: tf.Tensor, axis: int) -> tf.Tensor:
-    """Stable log-sum-exp for finite inputs (the max is a constant for autodiff)."""
-    m = tf.stop_gradient(tf.reduce_max(x, axis=axis, keepdims=True))
-    return tf.squeeze(m, axis) + tf.math.log(tf.reduce_sum(tf.exp(x - m), axis=axis))
+def _stopped(*tensors):
+    """The tensors (None passes) cut from any gradient tape: the cores are then called as plain
+    inference functions (a recorded call would make TensorFlow differentiate through the XLA
+    cluster, which cannot return the loops' TensorLists); gradients come from the cores' own
+    backward functions through ``tf.custom_gradient``."""
+    return [None if t is None else tf.stop_gradient(t) for t in tensors]
 
 
-class _LseStep:
-    """``out[b, j] = logsumexp_i(v[b, i] + A[i, j])``, fast and exact.
+def _differentiable(x, trans, extras, forward, backward):
+    """``forward(x, trans, extras) -> (outputs, saved)`` with the gradient
+    ``backward(x, trans, extras, saved, *d_outputs)`` w.r.t. ``x``, ``trans`` and the given
+    start / end scores."""
+    names = ("start_transitions", "end_transitions")
+    present = [extras[n] is not None for n in names]
 
-    Fast path: ``m + c_j + log(exp(v - m) @ exp(A - c))`` with ``m`` the row max of ``v`` and
-    ``c_j`` the column max of ``A``: one [B, K] x [K, K] matmul instead of a [B, K, K]
-    broadcast. It is exact unless a sum underflows (every predecessor of a state more than ~69
-    nats below the row's best, e.g. when the best predecessor is forbidden). Such entries are
-    detected and recomputed with the exact broadcast log-sum-exp (under a ``tf.cond``, so the
-    slow path only runs when needed); the fast value is clamped so neither branch produces NaN
-    gradients.
-    """
+    @tf.custom_gradient
+    def run(x, trans, *given):
+        args = dict(extras)
+        scores = iter(_stopped(*given))
+        args.update({n: next(scores) if p else None for n, p in zip(names, present, strict=True)})
+        x_in, trans_in = _stopped(x, trans)
+        outputs, saved = forward(x_in, trans_in, args)
 
-    def __init__(self, trans: tf.Tensor):
-        self.trans = trans  # [K, K]
-        self.col_max = tf.stop_gradient(tf.reduce_max(trans, axis=0))  # [K]
-        self.exp_trans = tf.exp(trans - self.col_max)  # [K, K], entries in (0, 1]
-        finfo = np.finfo(trans.dtype.as_numpy_dtype)
-        self.tiny = float(finfo.tiny) * 1e8  # below this the sum may have lost precision
+        def grad(*d_outputs):
+            return backward(x_in, trans_in, args, saved, *_stopped(*d_outputs))
 
-    def fast(self, v: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """The fast value [B, K] (clamped, finite) and where it may be inexact [B, K] bool."""
-        m = tf.stop_gradient(tf.reduce_max(v, axis=1, keepdims=True))  # [B, 1]
-        sums = tf.matmul(tf.exp(v - m), self.exp_trans)  # [B, K]
-        low = sums < self.tiny  # [B, K]
-        return m + self.col_max + tf.math.log(tf.maximum(sums, self.tiny)), low
+        return outputs, grad
 
-    def __call__(self, v: tf.Tensor) -> tf.Tensor:
-        fast, low = self.fast(v)  # [B, K] each
-
-        def exact():
-            full = _logsumexp(v[:, :, tf.newaxis] + self.trans[tf.newaxis], axis=1)  # [B, K]
-            return tf.where(low, full, fast)
-
-        return tf.cond(tf.reduce_any(low), exact, lambda: fast)
+    return run(x, tf.convert_to_tensor(trans), *(extras[n] for n in names if extras[n] is not None))
 
 
-def _max_plus_tags_major(v: tf.Tensor, trans: tf.Tensor, num_tags) -> tf.Tensor:
-    """``best[j, b] = max_i(v[i, b] + A[i, j])`` in tags-major layout: v [K, B] -> [K, B].
+def _nll(inputs, tags, lengths, trans, extras, with_score: bool) -> tf.Tensor:
+    """``score(tags) - log Z`` (or ``log Z``) [B] through the forward / backward cores."""
+    if _empty_time(inputs):
+        return tf.zeros(tf.shape(inputs)[:1], kernels.compute_dtype(inputs.dtype))
+    if tags is not None:
+        tags = tf.cast(tags, tf.int32)
+    pad = _Padded(inputs, lengths, [tags])
+    (tags,) = pad.others
 
-    For a static ``num_tags <= 64`` the max over ``i`` is unrolled into ``num_tags`` element-wise
-    [K, B] steps, each adding the scalar column ``A[i, :]`` to the row ``v[i]`` broadcast over the
-    tags: XLA fuses them into one loop vectorised over the (contiguous) batch axis. Otherwise a
-    reduction over the leading axis of a [K, K, B] tensor.
-    """
-    if isinstance(num_tags, int) and num_tags <= 64:
-        best = v[0:1] + trans[0][:, tf.newaxis]  # [K(to), B]
-        for i in range(1, num_tags):
-            best = tf.maximum(best, v[i : i + 1] + trans[i][:, tf.newaxis])
-        return best
-    return tf.reduce_max(v[:, tf.newaxis, :] + trans[:, :, tf.newaxis], axis=0)  # [K, B]
+    def forward(x, trans, args):
+        return _nll_forward(x, tags, pad.lengths, trans, args, with_score)
 
+    def backward(x, trans, args, alphas, d_out):
+        return _nll_backward(x, tags, pad.lengths, trans, args, with_score, alphas, d_out)
 
-def _first_argmax_tags_major(scores: tf.Tensor, num_tags) -> tf.Tensor:
-    """Index of the first maximum over axis 0 of [K, B] scores -> [B] int32.
-
-    Unrolled (strict ``>``, so ties and all ``-inf`` columns give the lowest index) for a static
-    ``num_tags <= 64``, ``tf.argmax`` otherwise.
-    """
-    if isinstance(num_tags, int) and num_tags <= 64:
-        best = scores[0]  # [B]
-        index = tf.zeros(tf.shape(best), tf.int32)  # [B]
-        for i in range(1, num_tags):
-            better = scores[i] > best
-            best = tf.where(better, scores[i], best)
-            index = tf.where(better, i, index)
-        return index
-    return tf.argmax(scores, axis=0, output_type=tf.int32)
+    return pad.rows(_differentiable(pad.x, trans, extras, forward, backward))
 
 
 # --------------------------------------------------------------------------------------------
@@ -265,27 +307,17 @@ def crf_unary_score(tag_indices, sequence_lengths, inputs) -> tf.Tensor:
     Returns:
         A [batch_size] vector: the sum of ``inputs[b, t, tag_indices[b, t]]`` over valid ``t``.
     """
-    inputs = tf.convert_to_tensor(inputs)
-    _check_inputs(inputs, "inputs")
-    inputs = tf.cast(inputs, _compute_dtype(inputs.dtype))
-    lengths = tf.cast(sequence_lengths, tf.int32)
+    inputs, lengths = _prepare(inputs, sequence_lengths)
+    inputs = tf.cast(inputs, kernels.compute_dtype(inputs.dtype))
+    lengths = tf.clip_by_value(tf.cast(lengths, tf.int32), 0, tf.shape(inputs)[1])
     mask = tf.sequence_mask(lengths, tf.shape(inputs)[1])  # [B, T]
     tags = tf.where(mask, tf.cast(tag_indices, tf.int32), 0)  # [B, T]
     unary = tf.gather(inputs, tags, batch_dims=2)  # [B, T]
     return tf.reduce_sum(tf.where(mask, unary, tf.zeros_like(unary)), axis=1)  # [B]
 
 
-def crf_binary_score(
-    tag_indices,
-    sequence_lengths,
-    transition_params,
-    *,
-    start_transitions=None,
-    end_transitions=None,
-    transition_mask=None,
-    start_mask=None,
-    end_mask=None,
-) -> tf.Tensor:
+@_takes_extras
+def crf_binary_score(tag_indices, sequence_lengths, transition_params, **extras) -> tf.Tensor:
     """Computes the binary (transition) scores of tag sequences.
 
     The start and end scores are transitions out of an implicit START state and into an implicit
@@ -295,58 +327,20 @@ def crf_binary_score(
         tag_indices: A [batch_size, max_seq_len] int tensor of tag indices.
         sequence_lengths: A [batch_size] int vector of true sequence lengths.
         transition_params: A [num_tags, num_tags] matrix of binary potentials ``[from, to]``.
-        start_transitions: Optional [num_tags] start scores.
-        end_transitions: Optional [num_tags] end scores.
-        transition_mask: Optional [num_tags, num_tags] bool/0-1 allowed transitions.
-        start_mask: Optional [num_tags] bool/0-1 allowed first tags.
-        end_mask: Optional [num_tags] bool/0-1 allowed last tags.
 
     Returns:
         A [batch_size] vector of binary scores (in float32, or float64 for float64 transitions).
     """
     trans = tf.convert_to_tensor(transition_params)
-    dtype = _compute_dtype(trans.dtype)
-    trans = _apply_mask(tf.cast(trans, dtype), transition_mask, FORBIDDEN_SCORE)  # [K, K]
-    num_tags = tf.shape(trans)[0]
-    tags = tf.cast(tag_indices, tf.int32)
-    if tags.shape.rank == 2 and tags.shape[1] == 0:  # static empty time axis
-        return tf.zeros(tf.shape(tags)[:1], dtype)
-    max_len = tf.shape(tags)[1]
-    lengths = tf.clip_by_value(tf.cast(sequence_lengths, tf.int32), 0, max_len)  # [B]
-    mask = tf.sequence_mask(lengths, max_len)  # [B, T]
-    tags = tf.where(mask, tags, 0)  # [B, T]
-    flat = tags[:, :-1] * num_tags + tags[:, 1:]  # [B, T-1]
-    binary = tf.gather(tf.reshape(trans, [-1]), flat)  # [B, T-1]
-    binary = tf.reduce_sum(tf.where(mask[:, 1:], binary, tf.zeros_like(binary)), axis=1)  # [B]
-    if start_transitions is not None or start_mask is not None:
-        start = tf.zeros([num_tags], dtype)
-        if start_transitions is not None:
-            start = _as_float(start_transitions, dtype)
-        start = _apply_mask(start, start_mask, FORBIDDEN_SCORE)  # [K]
-        first = tf.gather(start, tags[:, 0])  # [B]
-        binary += tf.where(lengths > 0, first, tf.zeros_like(first))
-    if end_transitions is not None or end_mask is not None:
-        end = tf.zeros([num_tags], dtype)
-        if end_transitions is not None:
-            end = _as_float(end_transitions, dtype)
-        end = _apply_mask(end, end_mask, FORBIDDEN_SCORE)  # [K]
-        last_tag = tf.gather(tags, tf.maximum(lengths - 1, 0), batch_dims=1)  # [B]
-        last = tf.gather(end, last_tag)  # [B]
-        binary += tf.where(lengths > 0, last, tf.zeros_like(last))
-    return binary
+    tags = tf.convert_to_tensor(tag_indices)
+    shape = tf.concat([tf.shape(tags), tf.shape(trans)[:1]], axis=0)
+    zeros = tf.zeros(shape, kernels.compute_dtype(trans.dtype))  # [B, T, K]: no emissions
+    return crf_sequence_score(zeros, tags, sequence_lengths, trans, **extras)
 
 
+@_takes_extras
 def crf_sequence_score(
-    inputs,
-    tag_indices,
-    sequence_lengths,
-    transition_params,
-    *,
-    start_transitions=None,
-    end_transitions=None,
-    transition_mask=None,
-    start_mask=None,
-    end_mask=None,
+    inputs, tag_indices, sequence_lengths, transition_params, **extras
 ) -> tf.Tensor:
     """Computes the unnormalized score of given tag sequences.
 
@@ -355,65 +349,56 @@ def crf_sequence_score(
         tag_indices: A [batch_size, max_seq_len] int tensor of tag indices.
         sequence_lengths: A [batch_size] int vector of true sequence lengths.
         transition_params: A [num_tags, num_tags] transition matrix ``[from, to]``.
-        start_transitions: Optional [num_tags] start scores.
-        end_transitions: Optional [num_tags] end scores.
-        transition_mask: Optional [num_tags, num_tags] bool/0-1 allowed transitions.
-        start_mask: Optional [num_tags] bool/0-1 allowed first tags.
-        end_mask: Optional [num_tags] bool/0-1 allowed last tags.
 
     Returns:
         A [batch_size] vector of path scores (0 for length-0 rows).
     """
+    inputs, lengths = _prepare(inputs, sequence_lengths)
+    crf = kernels.Crf(inputs, lengths, transition_params, **extras)
+    return kernels.path_score(crf, tag_indices)
+
+
+def crf_filtered_inputs(inputs, tag_bitmap) -> tf.Tensor:
+    """Sets the potentials of the tags not allowed by ``tag_bitmap`` to ``-inf`` (Addons).
+
+    Args:
+        inputs: A [batch_size, max_seq_len, num_tags] tensor of unary potentials.
+        tag_bitmap: A [batch_size, max_seq_len, num_tags] bool tensor, True for allowed tags.
+
+    Returns:
+        ``inputs`` (same dtype) with ``-inf`` where ``tag_bitmap`` is False.
+    """
     inputs = tf.convert_to_tensor(inputs)
-    _check_inputs(inputs, "inputs")
-    dtype = _compute_dtype(inputs.dtype)
-    unary = crf_unary_score(tag_indices, sequence_lengths, inputs)  # [B]
-    binary = crf_binary_score(
-        tag_indices,
-        sequence_lengths,
-        _as_float(transition_params, dtype),
-        start_transitions=start_transitions,
-        end_transitions=end_transitions,
-        transition_mask=transition_mask,
-        start_mask=start_mask,
-        end_mask=end_mask,
-    )  # [B]
-    return unary + binary
+    bitmap = tf.cast(tag_bitmap, tf.bool)
+    return tf.where(bitmap, inputs, tf.constant(-np.inf, inputs.dtype))
+
+
+@_takes_extras
+def crf_multitag_sequence_score(
+    inputs, tag_bitmap, sequence_lengths, transition_params, **extras
+) -> tf.Tensor:
+    """Log-sum-exp of the scores of every tag sequence allowed by ``tag_bitmap``.
+
+    With one-hot bitmaps this is :func:`crf_sequence_score` of those tags; with all-True
+    bitmaps it is :func:`crf_log_norm`. Each valid position must allow at least one tag (else
+    the row's result is not finite).
+
+    Args:
+        inputs: A [batch_size, max_seq_len, num_tags] tensor of unary potentials.
+        tag_bitmap: A [batch_size, max_seq_len, num_tags] bool tensor of allowed tags per step.
+        sequence_lengths: A [batch_size] int vector of true sequence lengths.
+        transition_params: A [num_tags, num_tags] transition matrix ``[from, to]``.
+
+    Returns:
+        A [batch_size] vector (0 for length-0 rows).
+    """
+    filtered = crf_filtered_inputs(inputs, tag_bitmap)
+    return crf_log_norm(filtered, sequence_lengths, transition_params, **extras)
 
 
 # --------------------------------------------------------------------------------------------
 # Forward algorithm, log-normaliser, likelihood
 # --------------------------------------------------------------------------------------------
-
-
-def _forward_final(x: tf.Tensor, alpha0: tf.Tensor, trans: tf.Tensor, valid: tf.Tensor):
-    """Runs forward steps over ``x`` and returns the last alpha of each row.
-
-    Args:
-        x: [B, N, K] unary scores of the steps to run.
-        alpha0: [B, K] initial alpha.
-        trans: [K, K] transitions.
-        valid: [B] number of leading steps of ``x`` that are real for each row; later steps carry
-            the alpha unchanged.
-
-    Returns:
-        [B, K] alpha after ``valid`` steps.
-    """
-    x_tm = tf.transpose(x, [1, 0, 2])  # [N, B, K]
-    n = _static_or_dynamic(x_tm, 0)
-    step = _LseStep(trans)
-
-    def body(t, alpha):
-        new_alpha = x_tm[t] + step(alpha)  # [B, K]
-        alpha = tf.where((t < valid)[:, tf.newaxis], new_alpha, alpha)  # [B, K]
-        return t + 1, alpha
-
-    # (A single tf.cond around an exact re-run of the whole loop would keep the branch out of the
-    # loop, but the gradient of a cond holding a while_loop does not compile with XLA.)
-    _, alpha = tf.while_loop(
-        lambda t, _: t < n, body, (tf.constant(0), alpha0), maximum_iterations=n
-    )
-    return alpha
 
 
 def crf_forward(
@@ -435,170 +420,30 @@ def crf_forward(
         A [batch_size, num_tags] matrix of alpha values at position ``length - 1``.
     """
     inputs = tf.convert_to_tensor(inputs)
-    dtype = _compute_dtype(inputs.dtype)
+    dtype = kernels.compute_dtype(inputs.dtype)
     inputs = tf.cast(inputs, dtype)
-    state = _as_float(state, dtype)
-    trans = _apply_mask(_as_float(transition_params, dtype), transition_mask, FORBIDDEN_SCORE)
+    state = kernels.as_float(state, dtype)
+    trans = kernels.as_float(transition_params, dtype)
+    trans = kernels.apply_mask(trans, transition_mask, FORBIDDEN_SCORE)
     valid = tf.maximum(tf.cast(sequence_lengths, tf.int32) - 1, 0)  # [B]
-    return _forward_final(inputs, state, trans, valid)
+    return kernels.forward_final(inputs, state, trans, valid)
 
 
-def _alpha_table(x_tm: tf.Tensor, trans: tf.Tensor, start: tf.Tensor, lengths: tf.Tensor):
-    """Forward recursion keeping every step.
-
-    Args:
-        x_tm: [T, B, K] time-major unary scores (T >= 1).
-        trans: [K, K] transitions.
-        start: [K] start scores.
-        lengths: [B] lengths.
-
-    Returns:
-        alphas: [T, B, K]; positions ``t >= length`` carry the alpha of ``length - 1``.
-        alpha_last: [B, K] the alpha at ``length - 1``.
-    """
-    n = _static_or_dynamic(x_tm, 0)
-    step = _LseStep(trans)
-    alpha0 = x_tm[0] + start  # [B, K]
-
-    def body(t, alpha, ta):
-        new_alpha = x_tm[t] + step(alpha)  # [B, K]
-        alpha = tf.where((t < lengths)[:, tf.newaxis], new_alpha, alpha)  # [B, K]
-        return t + 1, alpha, ta.write(t, alpha)
-
-    ta = tf.TensorArray(x_tm.dtype, size=n, element_shape=alpha0.shape).write(0, alpha0)
-    _, alpha_last, ta = tf.while_loop(
-        lambda t, *_: t < n, body, (tf.constant(1), alpha0, ta), maximum_iterations=n
-    )
-    return ta.stack(), alpha_last
-
-
-def _beta_table(x_tm: tf.Tensor, trans: tf.Tensor, end: tf.Tensor, lengths: tf.Tensor):
-    """Backward recursion: [T, B, K] betas, equal to ``end`` at ``t >= length - 1``."""
-    n = _static_or_dynamic(x_tm, 0)
-    step = _LseStep(tf.transpose(trans))
-    end = tf.broadcast_to(end, tf.shape(x_tm)[1:])  # [B, K]
-
-    def body(t, beta, ta):
-        # beta_t[i] = logsumexp_j(trans[i, j] + x_{t+1}[j] + beta_{t+1}[j]) while t + 1 < length.
-        new_beta = step(x_tm[t + 1] + beta)  # [B, K]
-        beta = tf.where((t + 1 < lengths)[:, tf.newaxis], new_beta, end)  # [B, K]
-        return t - 1, beta, ta.write(t, beta)
-
-    ta = tf.TensorArray(x_tm.dtype, size=n, element_shape=end.shape).write(n - 1, end)
-    _, _, ta = tf.while_loop(lambda t, *_: t >= 0, body, (n - 2, end, ta), maximum_iterations=n)
-    return ta.stack()
-
-
-def _log_norm(crf: _Crf) -> tf.Tensor:
-    """log Z with a forward-backward gradient (exact, no autodiff through the time loop).
-
-    Differentiating through the loop would also differentiate the underflow fallback branch of
-    :class:`_LseStep` at every step, which is several times slower under XLA. The gradient is
-    first-order only.
-    """
-    if crf.max_len == 0:  # static empty time axis (None when dynamic)
-        return tf.zeros(tf.shape(crf.inputs)[:1], crf.dtype)
-    lengths = crf.lengths  # [B]
-    nonempty = lengths > 0  # [B]
-
-    @tf.custom_gradient
-    def log_norm(x, trans, start, end):
-        x_tm = tf.transpose(x, [1, 0, 2])  # [T, B, K]
-        alphas, alpha_last = _alpha_table(x_tm, trans, start, lengths)  # [T, B, K], [B, K]
-        log_z = _logsumexp(alpha_last + end, axis=1)  # [B]
-        log_z = tf.where(nonempty, log_z, tf.zeros_like(log_z))
-
-        def grad(dz):
-            dz = tf.where(nonempty, dz, tf.zeros_like(dz))  # [B]
-            betas = _beta_table(x_tm, trans, end, lengths)  # [T, B, K]
-            valid = tf.transpose(tf.sequence_mask(lengths, tf.shape(x_tm)[0]))  # [T, B]
-            log_p = alphas + betas - log_z[:, tf.newaxis]  # [T, B, K] log marginals
-            post = tf.where(valid[:, :, tf.newaxis], tf.exp(log_p), tf.zeros_like(log_p))
-            post = post * dz[:, tf.newaxis]  # [T, B, K]
-            d_x = tf.transpose(post, [1, 0, 2])  # [B, T, K]
-            d_start = tf.reduce_sum(post[0], axis=0)  # [K]
-            log_last = alpha_last + end - log_z[:, tf.newaxis]  # [B, K]
-            p_last = tf.where(nonempty[:, tf.newaxis], tf.exp(log_last), tf.zeros_like(log_last))
-            d_end = tf.reduce_sum(p_last * dz[:, tf.newaxis], axis=0)  # [K]
-            # Pairwise marginals p(y_{t-1}=i, y_t=j) = u_i * E_ij * w_j for t = 1..T-1, with
-            # u = exp(alpha_{t-1} - m), E = exp(A - colmax), w = exp(x_t + beta_t - log_z + m +
-            # colmax): the sum over t and batch is one [K, T*B] x [T*B, K] matmul. w is bounded
-            # unless the forward sum underflowed (see _LseStep); then use the exact broadcast.
-            valid_pair = valid[1:, :, tf.newaxis]  # [T-1, B, 1]
-            m = tf.reduce_max(alphas[:-1], axis=2, keepdims=True)  # [T-1, B, 1]
-            col_max = tf.reduce_max(trans, axis=0)  # [K]
-            log_w = x_tm[1:] + betas[1:] - log_z[:, tf.newaxis] + m + col_max  # [T-1, B, K]
-            neg_inf = tf.constant(-np.inf, log_w.dtype)
-            log_w = tf.where(valid_pair, log_w, neg_inf)
-            limit = -math.log(float(np.finfo(log_w.dtype.as_numpy_dtype).tiny) * 1e8)
-            num_tags = tf.shape(trans)[0]
-
-            def fast_pairs():
-                u = tf.exp(alphas[:-1] - m)  # [T-1, B, K]
-                u = tf.where(valid_pair, u, tf.zeros_like(u))  # padding may hold inf / NaN
-                u = tf.reshape(u, [-1, num_tags])  # [(T-1)*B, K]
-                w = tf.exp(log_w) * dz[:, tf.newaxis]  # [T-1, B, K]
-                w = tf.reshape(w, [-1, num_tags])  # [(T-1)*B, K]
-                return tf.exp(trans - col_max) * tf.matmul(u, w, transpose_a=True)  # [K, K]
-
-            def exact_pairs():
-                log_pair = (
-                    alphas[:-1, :, :, tf.newaxis]
-                    + trans
-                    + (x_tm[1:] + betas[1:])[:, :, tf.newaxis, :]
-                    - log_z[:, tf.newaxis, tf.newaxis]
-                )  # [T-1, B, K, K]
-                pair = tf.where(
-                    valid_pair[..., tf.newaxis], tf.exp(log_pair), tf.zeros_like(log_pair)
-                )
-                return tf.reduce_sum(pair * dz[:, tf.newaxis, tf.newaxis], axis=[0, 1])  # [K, K]
-
-            d_trans = tf.cond(tf.reduce_any(log_w > limit), exact_pairs, fast_pairs)
-            return d_x, d_trans, d_start, d_end
-
-        return log_z, grad
-
-    return log_norm(crf.inputs, crf.trans, crf.start, crf.end)
-
-
-def crf_log_norm(
-    inputs,
-    sequence_lengths,
-    transition_params,
-    *,
-    start_transitions=None,
-    end_transitions=None,
-    transition_mask=None,
-    start_mask=None,
-    end_mask=None,
-) -> tf.Tensor:
+@_takes_extras
+def crf_log_norm(inputs, sequence_lengths, transition_params, **extras) -> tf.Tensor:
     """Computes the log-normaliser (log partition function) of a CRF.
 
     Args:
         inputs: A [batch_size, max_seq_len, num_tags] tensor of unary potentials.
         sequence_lengths: A [batch_size] int vector of true sequence lengths.
         transition_params: A [num_tags, num_tags] transition matrix ``[from, to]``.
-        start_transitions: Optional [num_tags] start scores.
-        end_transitions: Optional [num_tags] end scores.
-        transition_mask: Optional [num_tags, num_tags] bool/0-1 allowed transitions.
-        start_mask: Optional [num_tags] bool/0-1 allowed first tags.
-        end_mask: Optional [num_tags] bool/0-1 allowed last tags.
 
     Returns:
         A [batch_size] vector: log of the sum of ``exp(score)`` over all (allowed) paths; 0 for
         length-0 rows.
     """
-    crf = _Crf(
-        inputs,
-        sequence_lengths,
-        transition_params,
-        start_transitions,
-        end_transitions,
-        transition_mask,
-        start_mask,
-        end_mask,
-    )
-    return _log_norm(crf)
+    inputs, lengths = _prepare(inputs, sequence_lengths)
+    return _nll(inputs, None, lengths, transition_params, extras, with_score=False)
 
 
 def _default_transitions(num_tags: int) -> tf.Variable:
@@ -610,17 +455,9 @@ def _default_transitions(num_tags: int) -> tf.Variable:
     return tf.Variable(tf.random.uniform([num_tags, num_tags], -limit, limit), name="transitions")
 
 
+@_takes_extras
 def crf_log_likelihood(
-    inputs,
-    tag_indices,
-    sequence_lengths,
-    transition_params=None,
-    *,
-    start_transitions=None,
-    end_transitions=None,
-    transition_mask=None,
-    start_mask=None,
-    end_mask=None,
+    inputs, tag_indices, sequence_lengths, transition_params=None, **extras
 ) -> tuple[tf.Tensor, tf.Tensor | tf.Variable]:
     """Computes the log-likelihood of tag sequences in a CRF.
 
@@ -632,18 +469,18 @@ def crf_log_likelihood(
             new float32 ``tf.Variable`` drawn from Glorot-uniform is created and returned (as Addons
             did; this needs a static ``num_tags`` and, inside ``tf.function``, only works on the
             first trace; pass your own matrix for training).
-        start_transitions: Optional [num_tags] start scores.
-        end_transitions: Optional [num_tags] end scores.
-        transition_mask: Optional [num_tags, num_tags] bool/0-1 allowed transitions.
-        start_mask: Optional [num_tags] bool/0-1 allowed first tags.
-        end_mask: Optional [num_tags] bool/0-1 allowed last tags.
 
     Returns:
         log_likelihood: A [batch_size] vector ``score(gold) - log_norm`` (0 for length-0 rows).
         transition_params: The transition matrix used: the argument unchanged, or the new variable.
     """
-    inputs = tf.convert_to_tensor(inputs)
-    _check_inputs(inputs, "inputs")
+    inputs, lengths = _prepare(inputs, sequence_lengths)
+    tags = tf.convert_to_tensor(tag_indices)
+    if tags.dtype.is_floating or tags.shape.rank not in (None, 2):
+        raise ValueError(
+            f"`tag_indices` must be int tag ids [batch, time], got {tags.dtype.name} of shape "
+            f"{tags.shape} (one-hot tags? use tf.argmax(y, axis=-1))"
+        )
     if transition_params is None:
         num_tags = inputs.shape[2]
         if num_tags is None:
@@ -651,16 +488,8 @@ def crf_log_likelihood(
                 "`transition_params` is None and num_tags (inputs.shape[2]) is unknown"
             )
         transition_params = _default_transitions(int(num_tags))
-    kwargs = {
-        "start_transitions": start_transitions,
-        "end_transitions": end_transitions,
-        "transition_mask": transition_mask,
-        "start_mask": start_mask,
-        "end_mask": end_mask,
-    }
-    crf = _Crf(inputs, sequence_lengths, transition_params, **kwargs)
-    score = crf_sequence_score(crf.inputs, tag_indices, crf.lengths, crf.trans, **kwargs)
-    return score - _log_norm(crf), transition_params
+    log_likelihood = _nll(inputs, tags, lengths, transition_params, extras, with_score=True)
+    return log_likelihood, transition_params
 
 
 # --------------------------------------------------------------------------------------------
@@ -668,37 +497,30 @@ def crf_log_likelihood(
 # --------------------------------------------------------------------------------------------
 
 
-def _forward_backward(crf: _Crf):
-    """Alpha / beta tables with padding positions set to 0, and log Z."""
-    x = crf.inputs  # [B, T, K]
-    batch = tf.shape(x)[0]
-    k = tf.shape(x)[2]
-    if crf.max_len == 0:  # static empty time axis (None when dynamic)
-        empty = tf.zeros([batch, 0, k], crf.dtype)
-        return empty, empty, tf.zeros([batch], crf.dtype)
-    x_tm = tf.transpose(x, [1, 0, 2])  # [T, B, K]
-    lengths = crf.lengths
-    alphas, alpha_last = _alpha_table(x_tm, crf.trans, crf.start, lengths)  # [T, B, K], [B, K]
-    log_alpha = tf.transpose(alphas, [1, 0, 2])  # [B, T, K]
-    log_beta = tf.transpose(_beta_table(x_tm, crf.trans, crf.end, lengths), [1, 0, 2])  # [B, T, K]
-    log_z = _logsumexp(alpha_last + crf.end, axis=1)  # [B]
-    log_z = tf.where(lengths > 0, log_z, tf.zeros_like(log_z))
-    mask = crf.seq_mask()[:, :, tf.newaxis]  # [B, T, 1]
-    log_alpha = tf.where(mask, log_alpha, tf.zeros_like(log_alpha))
-    log_beta = tf.where(mask, log_beta, tf.zeros_like(log_beta))
-    return log_alpha, log_beta, log_z
+def _tables(potentials, sequence_length, transition_params, extras):
+    """log alpha, log beta [B, T, K] (0 at padding), log Z [B], the lengths and the padding."""
+    potentials, lengths = _prepare(potentials, sequence_length, "potentials")
+    if _empty_time(potentials):
+        batch, k = tf.shape(potentials)[0], tf.shape(potentials)[2]
+        empty = tf.zeros([batch, 0, k], kernels.compute_dtype(potentials.dtype))
+        return empty, empty, tf.zeros([batch], empty.dtype), lengths, potentials
+    pad = _Padded(potentials, lengths, [])
+
+    def forward(x, trans, args):
+        return _marginal_tables(x, pad.lengths, trans, args), None
+
+    def backward(x, trans, args, _, *d_tables):
+        return _marginal_tables_grad(x, pad.lengths, trans, args, *d_tables)
+
+    log_alpha, log_beta, log_z = _differentiable(
+        pad.x, transition_params, extras, forward, backward
+    )
+    return pad.rows_time(log_alpha), pad.rows_time(log_beta), pad.rows(log_z), lengths, potentials
 
 
+@_takes_extras
 def crf_forward_backward(
-    potentials,
-    transition_params,
-    sequence_length,
-    *,
-    start_transitions=None,
-    end_transitions=None,
-    transition_mask=None,
-    start_mask=None,
-    end_mask=None,
+    potentials, transition_params, sequence_length, **extras
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """Computes the forward (alpha) and backward (beta) tables in log space.
 
@@ -720,75 +542,39 @@ def crf_forward_backward(
         potentials: A [batch_size, max_seq_len, num_tags] tensor of unary potentials.
         transition_params: A [num_tags, num_tags] transition matrix ``[from, to]``.
         sequence_length: A [batch_size] int vector of true sequence lengths.
-        start_transitions: Optional [num_tags] start scores.
-        end_transitions: Optional [num_tags] end scores.
-        transition_mask: Optional [num_tags, num_tags] bool/0-1 allowed transitions.
-        start_mask: Optional [num_tags] bool/0-1 allowed first tags.
-        end_mask: Optional [num_tags] bool/0-1 allowed last tags.
 
     Returns:
         log_alpha: [batch_size, max_seq_len, num_tags].
         log_beta: [batch_size, max_seq_len, num_tags].
         log_z: [batch_size].
     """
-    crf = _Crf(
-        potentials,
-        sequence_length,
-        transition_params,
-        start_transitions,
-        end_transitions,
-        transition_mask,
-        start_mask,
-        end_mask,
-        name="potentials",
-    )
-    return _forward_backward(crf)
+    return _tables(potentials, sequence_length, transition_params, extras)[:3]
 
 
-def crf_marginals(
-    potentials,
-    transition_params,
-    sequence_length,
-    *,
-    start_transitions=None,
-    end_transitions=None,
-    transition_mask=None,
-    start_mask=None,
-    end_mask=None,
-) -> tf.Tensor:
+@_takes_extras
+def crf_marginals(potentials, transition_params, sequence_length, **extras) -> tf.Tensor:
     """Computes the posterior tag marginals ``P(y_t = j | x)`` by forward-backward.
+
+    Differentiable (first order) w.r.t. the potentials and the scores.
 
     Args:
         potentials: A [batch_size, max_seq_len, num_tags] tensor of unary potentials.
         transition_params: A [num_tags, num_tags] transition matrix ``[from, to]``.
         sequence_length: A [batch_size] int vector of true sequence lengths.
-        start_transitions: Optional [num_tags] start scores.
-        end_transitions: Optional [num_tags] end scores.
-        transition_mask: Optional [num_tags, num_tags] bool/0-1 allowed transitions.
-        start_mask: Optional [num_tags] bool/0-1 allowed first tags.
-        end_mask: Optional [num_tags] bool/0-1 allowed last tags.
 
     Returns:
         A [batch_size, max_seq_len, num_tags] tensor of probabilities: rows sum to 1 at valid
         positions and are all 0 at padding.
     """
-    crf = _Crf(
-        potentials,
-        sequence_length,
-        transition_params,
-        start_transitions,
-        end_transitions,
-        transition_mask,
-        start_mask,
-        end_mask,
-        name="potentials",
+    log_alpha, log_beta, log_z, lengths, potentials = _tables(
+        potentials, sequence_length, transition_params, extras
     )
-    log_alpha, log_beta, log_z = _forward_backward(crf)
     probs = tf.exp(log_alpha + log_beta - log_z[:, tf.newaxis, tf.newaxis])  # [B, T, K]
-    mask = crf.seq_mask()[:, :, tf.newaxis]  # [B, T, 1]
+    mask = tf.sequence_mask(lengths, tf.shape(potentials)[1])[:, :, tf.newaxis]  # [B, T, 1]
     return tf.where(mask, probs, tf.zeros_like(probs))
 
 
+@_takes_extras
 def crf_segment_log_prob(
     potentials,
     transition_params,
@@ -796,12 +582,7 @@ def crf_segment_log_prob(
     tag_indices,
     segment_starts,
     segment_ends,
-    *,
-    start_transitions=None,
-    end_transitions=None,
-    transition_mask=None,
-    start_mask=None,
-    end_mask=None,
+    **extras,
 ) -> tf.Tensor:
     """Exact log-probability that positions ``[s, e)`` carry the tags ``tag_indices[s:e]``.
 
@@ -818,27 +599,14 @@ def crf_segment_log_prob(
         segment_ends: A [batch_size, num_segments] int tensor of exclusive ends ``e``; callers
             must keep ``0 <= s < e <= length``. Segments with ``e <= s`` (e.g. padding segments
             ``s = e = 0``) give 0 (the empty event has probability 1).
-        start_transitions: Optional [num_tags] start scores.
-        end_transitions: Optional [num_tags] end scores.
-        transition_mask: Optional [num_tags, num_tags] bool/0-1 allowed transitions.
-        start_mask: Optional [num_tags] bool/0-1 allowed first tags.
-        end_mask: Optional [num_tags] bool/0-1 allowed last tags.
 
     Returns:
         A [batch_size, num_segments] tensor of log-probabilities (<= 0).
     """
-    crf = _Crf(
-        potentials,
-        sequence_length,
-        transition_params,
-        start_transitions,
-        end_transitions,
-        transition_mask,
-        start_mask,
-        end_mask,
-        name="potentials",
+    log_alpha, log_beta, log_z, lengths, potentials = _tables(
+        potentials, sequence_length, transition_params, extras
     )
-    log_alpha, log_beta, log_z = _forward_backward(crf)
+    crf = kernels.Crf(potentials, lengths, transition_params, **extras, name="potentials")
     mask = crf.seq_mask()  # [B, T]
     tags = tf.where(mask, tf.cast(tag_indices, tf.int32), 0)  # [B, T]
     k = tf.shape(crf.trans)[0]
@@ -867,191 +635,127 @@ def crf_segment_log_prob(
 # --------------------------------------------------------------------------------------------
 
 
-def _decode_crf(potentials, transition_params, sequence_length, kw) -> _Crf:
-    return _Crf(
-        potentials,
-        sequence_length,
-        transition_params,
-        kw["start_transitions"],
-        kw["end_transitions"],
-        kw["transition_mask"],
-        kw["start_mask"],
-        kw["end_mask"],
-        fill=-np.inf,
-        name="potentials",
-    )
-
-
-def _viterbi(crf: _Crf) -> tuple[tf.Tensor, tf.Tensor]:
-    """Viterbi in tags-major layout; back-pointers are recomputed only along the best path.
-
-    Tags-major ([K, B]) steps vectorise over the batch. The forward pass keeps only the max-plus
-    scores ``alpha`` [T, K, B] (no argmax, no back-pointer table); the backtrack recomputes
-    ``argmax_i(alpha[t-1, i] + A[i, y_t])`` for the one tag ``y_t`` of each row, a [K, B] step
-    instead of a [K, K, B] one. The recomputed sums are the same float operations as in the
-    forward pass, so the decoded path is the one a back-pointer table would give (first maximum
-    on ties).
-    """
-    x = crf.inputs  # [B, T, K]
-    batch = tf.shape(x)[0]
-    if crf.max_len == 0:  # static empty time axis (None when dynamic)
-        return tf.zeros([batch, 0], tf.int32), tf.zeros([batch], tf.float32)
-    num_tags = crf.num_tags
-    n = _static_or_dynamic(x, 1)
-    lengths = crf.lengths  # [B]
-    trans = crf.trans  # [K, K]
-    # Step t is read as the transposed slice x[:, t]^T [K, B], which XLA fuses into the step
-    # (cheaper than transposing all of x up front).
-    alpha0 = tf.transpose(x[:, 0]) + crf.start[:, tf.newaxis]  # [K, B]
-
-    def fwd(t, ta):
-        # Only the table is carried: alpha_{t-1} is read back from it, so the step and the table
-        # write form a single in-place XLA fusion (a separately carried alpha would make XLA
-        # compute the step twice, or run two independent kernels per step on two threads).
-        alpha = ta.read(t - 1)  # [K, B]
-        new_alpha = tf.transpose(x[:, t]) + _max_plus_tags_major(alpha, trans, num_tags)  # [K, B]
-        alpha = tf.where((t < lengths)[tf.newaxis], new_alpha, alpha)  # carried past the end
-        return t + 1, ta.write(t, alpha)
-
-    alphas = tf.TensorArray(x.dtype, size=n, element_shape=alpha0.shape, clear_after_read=False)
-    _, alphas = tf.while_loop(
-        lambda t, *_: t < n, fwd, (tf.constant(1), alphas.write(0, alpha0)), maximum_iterations=n
-    )
-    alphas = alphas.stack()  # [T, K, B]; t >= length holds the alpha of length - 1
-    alpha = alphas[n - 1]  # [K, B]
-    final = alpha + crf.end[:, tf.newaxis]  # [K, B]
-    best_score = tf.reduce_max(final, axis=0)  # [B]
-    last_tag = _first_argmax_tags_major(final, num_tags)  # [B]
-
-    def back(t, tag, ta):
-        ta = ta.write(t, tag)
-        scores = alphas[t - 1] + tf.gather(trans, tag, axis=1)  # [K(from), B]
-        prev = _first_argmax_tags_major(scores, num_tags)  # [B]
-        return t - 1, tf.where(t < lengths, prev, tag), ta  # past the end: keep the last tag
-
-    out = tf.TensorArray(tf.int32, size=n, element_shape=last_tag.shape)
-    _, first_tag, out = tf.while_loop(
-        lambda t, *_: t >= 1, back, (n - 1, last_tag, out), maximum_iterations=n
-    )
-    tags = tf.transpose(out.write(0, first_tag).stack())  # [B, T]
-    tags = tf.where(crf.seq_mask(), tags, tf.zeros_like(tags))
-    best_score = tf.where(lengths > 0, best_score, tf.zeros_like(best_score))
-    return tags, tf.cast(best_score, tf.float32) if crf.dtype != tf.float64 else best_score
-
-
+@_takes_extras
 def crf_decode(
-    potentials,
-    transition_params,
-    sequence_length,
-    *,
-    start_transitions=None,
-    end_transitions=None,
-    transition_mask=None,
-    start_mask=None,
-    end_mask=None,
+    potentials, transition_params, sequence_length, **extras
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Decodes the highest scoring tag sequence (Viterbi) in TensorFlow.
+
+    Forbidden entries (masks) are never decoded while any allowed path exists; ties go to the
+    lowest tag index.
 
     Args:
         potentials: A [batch_size, max_seq_len, num_tags] tensor of unary potentials.
         transition_params: A [num_tags, num_tags] transition matrix ``[from, to]``.
         sequence_length: A [batch_size] int vector of true sequence lengths.
-        start_transitions: Optional [num_tags] start scores.
-        end_transitions: Optional [num_tags] end scores.
-        transition_mask: Optional [num_tags, num_tags] bool/0-1 allowed transitions (forbidden ones
-            are never decoded while any allowed path exists).
-        start_mask: Optional [num_tags] bool/0-1 allowed first tags.
-        end_mask: Optional [num_tags] bool/0-1 allowed last tags.
 
     Returns:
         decode_tags: A [batch_size, max_seq_len] int32 tensor of the best tags, 0 past each length.
         best_score: A [batch_size] float32 (float64 for float64 potentials) tensor of the best path
             scores, 0 for length-0 rows, ``-inf`` if constraints leave no allowed path.
     """
-    kw = {
-        "start_transitions": start_transitions,
-        "end_transitions": end_transitions,
-        "transition_mask": transition_mask,
-        "start_mask": start_mask,
-        "end_mask": end_mask,
-    }
-    return _viterbi(_decode_crf(potentials, transition_params, sequence_length, kw))
+    potentials, lengths = _prepare(potentials, sequence_length, "potentials")
+    dtype = kernels.compute_dtype(potentials.dtype)
+    if _empty_time(potentials):
+        batch = tf.shape(potentials)[0]
+        return tf.zeros([batch, 0], tf.int32), tf.zeros([batch], dtype)
+    pad = _Padded(potentials, lengths, [])
+    trans = tf.convert_to_tensor(transition_params)
+    tags, scores = _decode(*_stopped(pad.x, pad.lengths, trans), extras)
+    return pad.rows_time(tags), pad.rows(scores)
 
 
-def _viterbi_nbest(crf: _Crf, k: int) -> tuple[tf.Tensor, tf.Tensor]:
-    x = crf.inputs  # [B, T, K]
-    batch = tf.shape(x)[0]
-    num_tags = tf.shape(x)[2]
-    if crf.max_len == 0:  # static empty time axis (None when dynamic)
-        empty = tf.concat(
-            [
-                tf.zeros([batch, 1], crf.dtype),
-                tf.fill([batch, k - 1], tf.constant(-np.inf, crf.dtype)),
-            ],
-            axis=1,
-        )  # [B, k]: one empty path of score 0
-        return tf.zeros([batch, k, 0], tf.int32), empty
-    neg_inf = tf.constant(-np.inf, crf.dtype)
-    x_tm = tf.transpose(x, [1, 0, 2])  # [T, B, K]
-    n = _static_or_dynamic(x_tm, 0)
-    lengths = crf.lengths
-    first = (x_tm[0] + crf.start)[:, :, tf.newaxis]  # [B, K, 1]
-    # State (tag j, rank r): the r-th best score of a prefix ending in j. Only rank 0 exists at t=0.
-    rest = tf.fill(tf.stack([batch, num_tags, k - 1]), neg_inf)  # [B, K, k-1]
-    alpha0 = tf.concat([first, rest], axis=2)  # [B, K, k]
-    identity = tf.reshape(tf.range(num_tags * k), [1, -1, k])  # [1, K, k] flat (i, r) = i*k + r
-    trans = crf.trans[tf.newaxis, :, tf.newaxis, :]  # [1, K(from), 1, K(to)]
+@_takes_extras
+def crf_constrained_decode(
+    potentials, tag_bitmap, transition_params, sequence_length, **extras
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Viterbi decoding restricted to the tags allowed by ``tag_bitmap`` at each step (Addons).
 
-    def fwd(t, alpha, ta):
-        cand = alpha[:, :, :, tf.newaxis] + trans  # [B, K(from), k, K(to)]
-        cand = tf.reshape(cand, tf.stack([batch, num_tags * k, num_tags]))  # [B, K*k, K]
-        cand = tf.transpose(cand, [0, 2, 1])  # [B, K(to), K*k]
-        best, back = tf.math.top_k(cand, k=k, sorted=True)  # [B, K, k] each
-        valid = (t < lengths)[:, tf.newaxis, tf.newaxis]  # [B, 1, 1]
-        alpha = tf.where(valid, best + x_tm[t][:, :, tf.newaxis], alpha)  # [B, K, k]
-        back = tf.where(valid, back, identity)  # [B, K, k]
-        return t + 1, alpha, ta.write(t, back)
+    Args:
+        potentials: A [batch_size, max_seq_len, num_tags] tensor of unary potentials.
+        tag_bitmap: A [batch_size, max_seq_len, num_tags] bool tensor of allowed tags per step.
+        transition_params: A [num_tags, num_tags] transition matrix ``[from, to]``.
+        sequence_length: A [batch_size] int vector of true sequence lengths.
 
-    bps = tf.TensorArray(tf.int32, size=n, element_shape=alpha0.shape)
-    bps = bps.write(0, tf.zeros_like(alpha0, tf.int32))
-    _, alpha, bps = tf.while_loop(
-        lambda t, *_: t < n, fwd, (tf.constant(1), alpha0, bps), maximum_iterations=n
+    Returns:
+        As :func:`crf_decode`.
+    """
+    filtered = crf_filtered_inputs(potentials, tag_bitmap)
+    return crf_decode(filtered, transition_params, sequence_length, **extras)
+
+
+def crf_decode_forward(inputs, state, transition_params, sequence_lengths):
+    """The forward half of Viterbi: back-pointers and final scores (Addons semantics).
+
+    Runs ``sequence_lengths[b]`` max-plus steps over ``inputs`` starting from ``state``, as a
+    Keras RNN of :class:`ner_crf.crf.layer.CrfDecodeForwardRnnCell` with a length mask does:
+    at a masked step the state is carried and the back-pointers repeat the previous step's (0 at
+    the first step).
+
+    Args:
+        inputs: A [batch_size, num_steps, num_tags] tensor of unary potentials (the steps after
+            the first, whose scores are ``state``).
+        state: A [batch_size, num_tags] matrix of the scores before the first step.
+        transition_params: A [num_tags, num_tags] transition matrix ``[from, to]``.
+        sequence_lengths: A [batch_size] int vector: the number of steps to run per row (
+            :func:`crf_decode` passes ``length - 1``).
+
+    Returns:
+        backpointers: A [batch_size, num_steps, num_tags] int32 tensor, ``argmax_i`` of
+            ``state[i] + transition_params[i, j]`` per step and tag ``j``.
+        last_score: A [batch_size, num_tags] tensor of the scores after the last valid step.
+    """
+    inputs = tf.convert_to_tensor(inputs)
+    kernels.check_inputs(inputs, "inputs")
+    state = tf.cast(state, inputs.dtype)
+    trans = tf.cast(transition_params, inputs.dtype)
+    lengths = tf.cast(sequence_lengths, tf.int32)
+    x_tm = tf.transpose(inputs, [1, 0, 2])  # [N, B, K]
+    n = tf.shape(x_tm)[0]
+
+    def body(t, score, previous, ta):
+        cand = score[:, :, tf.newaxis] + trans  # [B, K(from), K(to)]
+        back = tf.argmax(cand, axis=1, output_type=tf.int32)  # [B, K]
+        valid = (t < lengths)[:, tf.newaxis]  # [B, 1]
+        score = tf.where(valid, x_tm[t] + tf.reduce_max(cand, axis=1), score)
+        back = tf.where(valid, back, previous)
+        return t + 1, score, back, ta.write(t, back)
+
+    ta = tf.TensorArray(tf.int32, size=n)
+    _, score, _, ta = tf.while_loop(
+        lambda t, *_: t < n,
+        body,
+        (tf.constant(0), state, tf.zeros_like(state, tf.int32), ta),
+        maximum_iterations=n,
     )
-    final = alpha + crf.end[tf.newaxis, :, tf.newaxis]  # [B, K, k]
-    final = tf.reshape(final, tf.stack([batch, num_tags * k]))  # [B, K*k]
-    scores, flat = tf.math.top_k(final, k=k, sorted=True)  # [B, k] each
-    bps = tf.reshape(bps.stack(), tf.stack([n, batch, num_tags * k, 1]))  # [T, B, K*k, 1]
-
-    def back(t, state, ta):
-        ta = ta.write(t, state // k)  # tags at t: [B, k]
-        prev = tf.gather(bps[t], state, batch_dims=1)[:, :, 0]  # [B, k] flat (i, r)
-        return t - 1, prev, ta
-
-    out = tf.TensorArray(tf.int32, size=n)
-    _, _, out = tf.while_loop(lambda t, *_: t >= 0, back, (n - 1, flat, out), maximum_iterations=n)
-    tags = tf.transpose(out.stack(), [1, 2, 0])  # [B, k, T]
-    exists = scores > neg_inf  # [B, k]
-    keep = tf.logical_and(crf.seq_mask()[:, tf.newaxis, :], exists[:, :, tf.newaxis])
-    tags = tf.where(keep, tags, tf.zeros_like(tags))  # [B, k, T]
-    # A length-0 row has exactly one (empty) path, of score 0.
-    empty_row = tf.concat(
-        [tf.zeros([batch, 1], crf.dtype), tf.fill(tf.stack([batch, k - 1]), neg_inf)], axis=1
-    )  # [B, k]
-    scores = tf.where((lengths > 0)[:, tf.newaxis], scores, empty_row)
-    return tags, scores
+    backpointers = tf.transpose(ta.stack(), [1, 0, 2])  # [B, N, K]
+    return tf.ensure_shape(backpointers, inputs.shape), score
 
 
+def crf_decode_backward(inputs, state):
+    """The backward half of Viterbi: follows back-pointers (Addons semantics).
+
+    Args:
+        inputs: A [batch_size, num_steps, num_tags] int tensor of back-pointers, in the order to
+            follow them (:func:`crf_decode` reverses each row's valid steps first).
+        state: A [batch_size, 1] int tensor of the tag to start from.
+
+    Returns:
+        A [batch_size, num_steps, 1] int32 tensor: the tag reached after each step.
+    """
+    backs = tf.transpose(tf.cast(inputs, tf.int32), [1, 0, 2])  # [N, B, K]
+    start = tf.cast(state, tf.int32)[:, 0]  # [B]
+
+    def step(tag, back):
+        return tf.gather(back, tag, batch_dims=1)  # [B]
+
+    tags = tf.scan(step, backs, initializer=start)  # [N, B]
+    return tf.transpose(tags)[:, :, tf.newaxis]  # [B, N, 1]
+
+
+@_takes_extras
 def crf_decode_nbest(
-    potentials,
-    transition_params,
-    sequence_length,
-    k: int,
-    *,
-    start_transitions=None,
-    end_transitions=None,
-    transition_mask=None,
-    start_mask=None,
-    end_mask=None,
+    potentials, transition_params, sequence_length, k: int, **extras
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Exact k-best Viterbi decoding (the top ``k`` paths per state are kept at every step).
 
@@ -1060,11 +764,6 @@ def crf_decode_nbest(
         transition_params: A [num_tags, num_tags] transition matrix ``[from, to]``.
         sequence_length: A [batch_size] int vector of true sequence lengths.
         k: Number of paths to return, a Python int >= 1.
-        start_transitions: Optional [num_tags] start scores.
-        end_transitions: Optional [num_tags] end scores.
-        transition_mask: Optional [num_tags, num_tags] bool/0-1 allowed transitions.
-        start_mask: Optional [num_tags] bool/0-1 allowed first tags.
-        end_mask: Optional [num_tags] bool/0-1 allowed last tags.
 
     Returns:
         tags: A [batch_size, k, max_seq_len] int32 tensor, best path first, 0 past each length.
@@ -1078,34 +777,57 @@ def crf_decode_nbest(
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"`k` must be a positive integer, received {k!r}")
-    kw = {
-        "start_transitions": start_transitions,
-        "end_transitions": end_transitions,
-        "transition_mask": transition_mask,
-        "start_mask": start_mask,
-        "end_mask": end_mask,
-    }
-    return _viterbi_nbest(_decode_crf(potentials, transition_params, sequence_length, kw), int(k))
+    potentials, lengths = _prepare(potentials, sequence_length, "potentials")
+    if _empty_time(potentials):
+        batch = tf.shape(potentials)[0]
+        dtype = kernels.compute_dtype(potentials.dtype)
+        rank0 = tf.concat([tf.zeros([batch, 1], dtype), tf.fill([batch, int(k) - 1], -np.inf)], 1)
+        return tf.zeros([batch, int(k), 0], tf.int32), tf.cast(rank0, dtype)
+    pad = _Padded(potentials, lengths, [])
+    trans = tf.convert_to_tensor(transition_params)
+    tags, scores = _decode_nbest(*_stopped(pad.x, pad.lengths, trans), extras, int(k))
+    return pad.rows_time(tags, time_axis=2), pad.rows(scores)
 
 
-def viterbi_decode(score, transition_params) -> tuple[list[int], float]:
-    """Decodes one sequence outside TensorFlow with NumPy (Addons ``viterbi_decode``).
+def viterbi_decode(
+    score,
+    transition_params,
+    *,
+    start_transitions=None,
+    end_transitions=None,
+    transition_mask=None,
+    start_mask=None,
+    end_mask=None,
+) -> tuple[list[int], float]:
+    """Decodes one sequence outside TensorFlow with NumPy (Addons ``viterbi_decode``, extended).
+
+    The reference for :func:`crf_decode`: same path score (start and end scores included), same
+    constraints (masked entries are ``-inf``), same tie-breaking (lowest tag index).
 
     Args:
-        score: A [seq_len, num_tags] array of unary potentials.
+        score: A [seq_len, num_tags] array of unary potentials (seq_len >= 1).
         transition_params: A [num_tags, num_tags] array of transitions ``[from, to]``.
+        start_transitions, end_transitions: Optional [num_tags] scores.
+        transition_mask, start_mask, end_mask: Optional bool / 0-1 allowed entries.
 
     Returns:
-        The best tag list and its score.
+        The best tag list and its score (``-inf`` if the masks allow no path).
     """
     score = np.asarray(score, dtype=np.float64)
-    trans = np.asarray(transition_params, dtype=np.float64)
-    trellis = score[0].copy()  # [K]
+    num_tags = score.shape[1]
+
+    def masked(values, mask, shape):
+        values = np.zeros(shape) if values is None else np.asarray(values, dtype=np.float64)
+        return values if mask is None else np.where(np.asarray(mask, bool), values, -np.inf)
+
+    trans = masked(transition_params, transition_mask, (num_tags, num_tags))
+    trellis = score[0] + masked(start_transitions, start_mask, (num_tags,))  # [K]
     backs = []
     for t in range(1, score.shape[0]):
         cand = trellis[:, None] + trans  # [K, K]
         backs.append(cand.argmax(axis=0))
         trellis = cand.max(axis=0) + score[t]
+    trellis = trellis + masked(end_transitions, end_mask, (num_tags,))
     path = [int(trellis.argmax())]
     for back in reversed(backs):
         path.append(int(back[path[-1]]))
