@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -123,10 +124,45 @@ def test_run_dir_has_extended_vocabulary_and_frozen_rows(extended_run) -> None:
         row = run.model._word_vectors(tf.constant([[index]]))[0, 0].numpy()
         np.testing.assert_allclose(row, vectors[word], atol=1e-6)
         assert not np.allclose(row, unk)
-    # Checkpoints hold no copy of the frozen table.
+    # Checkpoints hold no copy of the frozen table and no optimizer slot for it.
     index = next((run_dir / "checkpoints").glob("*.index"))
-    names = [name for name, _ in tf.train.list_variables(str(index).removesuffix(".index"))]
-    assert not [name for name in names if "pretrained" in name]
+    saved = tf.train.list_variables(str(index).removesuffix(".index"))
+    assert not [name for name, _ in saved if "pretrained" in name]
+    assert not [name for name, shape in saved if shape and shape[0] == len(added)]
+
+
+def test_resume_rebuilds_the_frozen_rows_and_checks_the_vocabulary(extended_run, tmp_path) -> None:
+    import shutil
+
+    run_dir, _, _ = extended_run
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    config = copy / "config.yaml"
+    more = ["--set", "training.epochs=13"]
+    resumed = invoke(["train", "--config", config, "-o", copy, "--resume", *more])
+    assert resumed.exit_code == 0, resumed.stderr
+    assert "resumed" in resumed.stderr
+    assert json.loads((copy / "metrics.json").read_text())["epochs_completed"] == 13
+    # A vectors file that changed since the run started: refused, not silently different.
+    glove = Path(run_dir.parent / "vectors.txt")
+    changed = tmp_path / "vectors.txt"
+    changed.write_text(glove.read_text() + "anotherword" + " 0.5" * DIM + "\n")
+    refused = invoke(
+        [
+            "train",
+            "--config",
+            config,
+            "-o",
+            copy,
+            "--resume",
+            "--set",
+            "training.epochs=14",
+            "--set",
+            f"embeddings.path={changed}",
+        ]
+    )
+    assert refused.exit_code != 0
+    assert "differs from" in refused.stderr and "Traceback" not in refused.stderr
 
 
 def test_predict_tags_unseen_words_through_their_vectors(extended_run) -> None:

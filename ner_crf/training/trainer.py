@@ -425,6 +425,7 @@ class _Trainer:
         meta = source.latest()
         if meta is None:  # checked in train(); the pointer vanished since
             raise ResumeError(f"cannot resume: no checkpoint in {source.directory}")
+        self._check_resumed_vocabulary()
         source.restore(meta)
         logger.info(
             "resumed %s after epoch %d (step %d, best dev F1 %s)",
@@ -434,6 +435,23 @@ class _Trainer:
             _fmt(float(self.state.best_f1.numpy())),
         )
         return list(meta.get("history", []))
+
+    def _check_resumed_vocabulary(self) -> None:
+        """The words rebuilt from the data and vectors file must be the run's (``vocab/``): the
+        frozen pretrained rows are not in the checkpoint, they come from the file again."""
+        from ner_crf.data.vocab import Vocabularies
+        from ner_crf.model.run_dir import VOCAB_DIR
+
+        # The chief's run directory (workers resume from its checkpoints).
+        vocab_dir = Path(getattr(self, "resume_keeper_dir", self.keeper.directory)).parent
+        vocab_dir = vocab_dir / VOCAB_DIR
+        saved = Vocabularies.load(vocab_dir)
+        if saved.words != self.vocabs.words or saved.trained_words != self.vocabs.trained_words:
+            raise ResumeError(
+                f"cannot resume: the word vocabulary built from the training data and embeddings "
+                f"file ({len(self.vocabs.words)} words) differs from {vocab_dir} "
+                f"({len(saved.words)} words); did the training data or the vectors file change?"
+            )
 
     def _score_dev(self, epoch: int, record: dict[str, Any], summaries: Any) -> EvalResult | None:
         """Scores dev into ``record`` and the summaries; the scores (None without dev)."""
