@@ -18,7 +18,8 @@ Example::
     scripts/bench_vectors.py --epochs 2
     scripts/bench_vectors.py --glove ../shared/data/glove/glove.6B.50d.txt.gz --only load
 
-Data and vectors stay where they are (``../shared/data/...`` by default); nothing is copied.
+Run it from the repository root: data and vectors stay where they are (``../shared/data/...``
+by default, relative to the working directory); nothing is copied.
 """
 
 from __future__ import annotations
@@ -147,7 +148,7 @@ def _save_load_export(run_dir: Path) -> dict:
 
 def _spawn(args: list[str]) -> dict:
     command = [sys.executable, __file__, *args]
-    done = subprocess.run(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True)  # data paths: cwd
     if done.returncode != 0:
         raise SystemExit(f"child {args} failed with exit code {done.returncode}")
     return json.loads(done.stdout.strip().splitlines()[-1])
