@@ -209,6 +209,8 @@ def _bilstm(
 
 def _char_vectors(g: _Builder, w: TaggerWeights, chars: str, flat_mask: str, shape_bt: str) -> str:
     """Character encoder: [batch, time, out] word vectors, zero for padding words."""
+    from onnx import TensorProto as P
+
     i64 = np.int64
     width = g.op("Slice", [g.op("Shape", [chars]), g.const([2], "s", i64), g.const([3], "e", i64)])
     flat = g.op("Reshape", [chars, g.op("Concat", [g.const([-1], "m1", i64), width], axis=0)])
@@ -218,7 +220,7 @@ def _char_vectors(g: _Builder, w: TaggerWeights, chars: str, flat_mask: str, sha
     embedded = g.op("Gather", [g.const(w.char_embedding, "char_emb", np.float32), unique])
     if w.char_encoder == "lstm":
         count = g.op(
-            "ReduceSum", [g.op("Cast", [real], to=6), g.const([1], "axis", i64)], keepdims=0
+            "ReduceSum", [g.op("Cast", [real], to=P.INT32), g.const([1], "axis", i64)], keepdims=0
         )  # int32 [U]
         lens = g.op("Max", [count, g.const(1, "one", np.int32)])  # the first position counts
         x_tm = g.op("Transpose", [embedded], perm=[1, 0, 2])  # [W, U, dim]
@@ -234,7 +236,7 @@ def _char_vectors(g: _Builder, w: TaggerWeights, chars: str, flat_mask: str, sha
         kernel = np.asarray(w.char_conv_kernel, np.float32)  # [k, dim, filters]
         size = int(kernel.shape[0])
         left = (size - 1) // 2  # Keras "same": the extra padding goes to the right
-        real_f = g.op("Unsqueeze", [g.op("Cast", [real], to=1), g.const([2], "axis", i64)])
+        real_f = g.op("Unsqueeze", [g.op("Cast", [real], to=P.FLOAT), g.const([2], "axis", i64)])
         zeroed = g.op("Mul", [embedded, real_f])  # [U, W, dim], padding characters zeroed
         conv = g.op(
             "Conv",
@@ -247,9 +249,7 @@ def _char_vectors(g: _Builder, w: TaggerWeights, chars: str, flat_mask: str, sha
         )  # [U, filters, W]
         activated = g.op("Tanh", [conv])
         # The first position always counts (an all-padding row must not give -inf).
-        positions = g.op(
-            "Range", [g.const(0, "z", i64), width_scalar(g, width), g.const(1, "o", i64)]
-        )
+        positions = g.op("Range", [g.const(0, "z", i64), _scalar(g, width), g.const(1, "o", i64)])
         first = g.op("Equal", [positions, g.const(0, "zero", i64)])  # [W]
         keep = g.op("Unsqueeze", [g.op("Or", [real, first]), g.const([1], "axis", i64)])
         lowest = g.const(np.finfo(np.float32).min, "lowest", np.float32)
@@ -262,9 +262,9 @@ def _char_vectors(g: _Builder, w: TaggerWeights, chars: str, flat_mask: str, sha
     return g.op("Reshape", [per_word, out_shape])  # [B, T, out]
 
 
-def width_scalar(g: _Builder, width: str) -> str:
-    """[1] int64 -> scalar."""
-    return g.op("Squeeze", [width, g.const([0], "axis", np.int64)])
+def _scalar(g: _Builder, vector: str) -> str:
+    """A [1] tensor as a scalar."""
+    return g.op("Squeeze", [vector, g.const([0], "axis", np.int64)])
 
 
 def _scan(
@@ -487,9 +487,9 @@ def build_graph(weights: TaggerWeights) -> Any:
     time = g.op("Slice", [shape_words, g.const([1], "s", i64), g.const([2], "e", i64)])  # [1]
     batch = g.op("Slice", [shape_words, g.const([0], "s", i64), g.const([1], "e", i64)])  # [1]
     lengths = g.op(
-        "Max", [g.op("Min", ["lengths", width_scalar(g, time)]), g.const(0, "zero", i64)]
+        "Max", [g.op("Min", ["lengths", _scalar(g, time)]), g.const(0, "zero", i64)]
     )  # [B]
-    positions = g.op("Range", [g.const(0, "z", i64), width_scalar(g, time), g.const(1, "o", i64)])
+    positions = g.op("Range", [g.const(0, "z", i64), _scalar(g, time), g.const(1, "o", i64)])
     mask = g.op(
         "Less",
         [
