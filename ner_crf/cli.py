@@ -446,23 +446,29 @@ def export(
 
 @app.command()
 def info(
-    model: Path = typer.Option(..., "--model", "-m", help="Run directory.", show_default=False),
+    model: Path = typer.Option(
+        ..., "--model", "-m", help="Run directory or .keras file.", show_default=False
+    ),
     plot: Path | None = typer.Option(
         None, "--plot", help="Write the transition scores as a heat map PNG."
     ),
 ) -> None:
-    """Show a run: config summary, labels, metrics and the learned transition scores.
+    """Show a run (or a .keras file): config, labels, metrics and the learned transition scores.
 
     \b
     Example:
       ner-crf info --model runs/default --plot transitions.png
     """
     with handle_errors():
-        from ner_crf.info import format_info, heatmap_png, run_info
+        from ner_crf.info import format_info, heatmap_png, keras_file_info, run_info
 
         if plot is not None:
             _check_output_parent(plot)
-        details = run_info(_load_run(model))
+        if model.suffix == ".keras" and not model.is_dir():  # a saved model file, not a run
+            _start_tensorflow()
+            details = keras_file_info(model)
+        else:
+            details = run_info(_load_run(model))
         if plot is not None:
             from ner_crf.model.run_dir import atomic_write_bytes
 

@@ -16,7 +16,15 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TransitionScores", "format_info", "heatmap_png", "run_info", "transition_scores"]
+__all__ = [
+    "TransitionScores",
+    "find_crf",
+    "format_info",
+    "heatmap_png",
+    "keras_file_info",
+    "run_info",
+    "transition_scores",
+]
 
 START_ROW = "<start>"
 END_ROW = "<end>"
@@ -41,17 +49,43 @@ class TransitionScores:
     allowed: np.ndarray
 
 
-def transition_scores(model: Any, tag_names: list[str]) -> TransitionScores:
-    """Reads the transition, start and end scores and the constraints of a model's CRF.
+def find_crf(model: Any) -> Any:
+    """The CRF layer of ``model``: a ``CRF`` itself, a model's ``crf`` attribute, or the one
+    ``CRF`` among a Keras model's layers.
+
+    Raises:
+        ModelError: If there is no CRF layer, or more than one.
+    """
+    from ner_crf.crf.layer import CRF
+    from ner_crf.errors import ModelError
+
+    if isinstance(model, CRF):
+        return model
+    if isinstance(getattr(model, "crf", None), CRF):
+        return model.crf
+    found = [
+        layer for layer in getattr(model, "_flatten_layers", lambda: [])() if isinstance(layer, CRF)
+    ]
+    if len(found) != 1:
+        raise ModelError(f"expected one CRF layer in the model, found {len(found)}")
+    return found[0]
+
+
+def transition_scores(model: Any, tag_names: list[str] | None = None) -> TransitionScores:
+    """Reads the transition, start and end scores and the constraints of a CRF.
 
     Args:
-        model: A ``NerModel`` (its ``crf`` layer is read).
-        tag_names: Tag strings, index = tag id.
+        model: A ``CRF`` layer, a ``NerModel`` or any Keras model holding one ``CRF``.
+        tag_names: Tag strings, index = tag id; None uses the model's ``tag_names`` when it has
+            them, else ``"0"``, ``"1"``, ...
 
     Returns:
         The :class:`TransitionScores`.
     """
-    params = model.crf.numpy_parameters()
+    crf = find_crf(model)
+    if tag_names is None:
+        tag_names = list(getattr(model, "tag_names", None) or map(str, range(crf.num_tags)))
+    params = crf.numpy_parameters()
     # Rows: <start>, each from-tag, <end>; columns: to-tags.
     allowed = np.concatenate(
         [params["start_mask"][None], params["transition_mask"], params["end_mask"][None]], axis=0
@@ -64,6 +98,22 @@ def transition_scores(model: Any, tag_names: list[str]) -> TransitionScores:
         values=values,
         allowed=allowed,
     )
+
+
+def keras_file_info(path: Any) -> dict[str, Any]:
+    """What ``ner-crf info`` shows for a ``.keras`` file: parameters and the CRF scores.
+
+    Raises:
+        ModelError: If the file does not load or holds no single CRF layer.
+    """
+    from ner_crf.model.run_dir import load_keras_model
+
+    model = load_keras_model(path)
+    return {
+        "path": str(path),
+        "parameters": int(model.count_params()),
+        "transitions": transition_scores(model),
+    }
 
 
 def run_info(run: Any) -> dict[str, Any]:
@@ -154,7 +204,19 @@ def format_transitions(table: TransitionScores, digits: int = 2) -> str:
 
 
 def format_info(info: dict[str, Any]) -> str:
-    """Renders :func:`run_info` as text (no trailing newline)."""
+    """Renders :func:`run_info` (or :func:`keras_file_info`) as text (no trailing newline)."""
+    if "config" not in info:  # a .keras file: no run directory around it
+        table = info["transitions"]
+        return "\n".join(
+            [
+                f"model {info['path']}",
+                f"tags ({len(table.tags)})  {' '.join(table.tags)}",
+                f"parameters  {info['parameters']:,}",
+                "",
+                "transition scores (rows: from-tag, columns: to-tag; x = forbidden)",
+                format_transitions(table),
+            ]
+        )
     lines = [f"run {info['path']}", "", "config"]
     width = max(len(key) for key in info["config"])
     for key, value in info["config"].items():

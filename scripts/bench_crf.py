@@ -82,6 +82,7 @@ class PredictWorker:
             tags = crf(x, mask=m)[0]
             self.model = keras.Model([x, m], tags)
             crf.chain_kernel.assign(data["trans"])
+            base = keras.layers.Lambda(lambda a: tf.cast(a[..., 0] > 0, "int32"))(x)
         else:
             import keras
 
@@ -92,11 +93,16 @@ class PredictWorker:
             m = keras.Input((None,), dtype="bool")
             self.model = keras.Model([x, m], crf(x, mask=m))
             crf.transitions.assign(data["trans"])
+            base = keras.layers.Lambda(lambda a: keras.ops.cast(a[..., 0] > 0, "int32"))(x)
+        # The same model without the CRF: what the Keras predict loop costs by itself.
+        self.base = keras.Model([x, m], base)
         for _ in range(3):
             self.predict()
+            self.predict(self.base)
 
-    def predict(self):
-        return self.model.predict([self.em, self.mask], batch_size=self.batch, verbose=0)
+    def predict(self, model=None):
+        model = model or self.model
+        return model.predict([self.em, self.mask], batch_size=self.batch, verbose=0)
 
     def outputs(self, path: str) -> None:
         np.savez(path, tags=np.asarray(self.predict()).astype(np.int64) * self.mask)
@@ -123,7 +129,12 @@ def serve_worker(kind: str, threads: int, harness: str) -> None:
         {
             "setup": lambda req: worker.setup(req["path"]),
             "outputs": lambda req: worker.outputs(req["path"]),
-            "time": lambda req: {"secs": benchlib.time_calls(worker.predict, int(req["n"]))},
+            "time": lambda req: {
+                "secs": benchlib.time_calls(
+                    lambda: worker.predict(worker.base if req["op"] == "base" else None),
+                    int(req["n"]),
+                )
+            },
             "info": lambda req: worker.info(),
         }
     )
@@ -175,20 +186,36 @@ def run_predict(args) -> None:
                 with np.load(out) as z:
                     outs[label] = z["tags"]
             differ = int((outs["tfa"] != outs["ner_crf"]).sum())
+            ops = ("crf", "base")
             n = {}
             for label, worker in workers.items():
-                per = benchlib.median(worker.call("time", n=2)["secs"])
+                per = benchlib.median(worker.call("time", op="crf", n=2)["secs"])
                 n[label] = int(min(50, max(1, round(args.block_secs / per))))
-            times = {label: [] for label in workers}
+            times = {(label, op): [] for label in workers for op in ops}
             for r in range(args.rounds):
-                for label in benchlib.rotated(list(workers), r):
-                    secs = workers[label].call("time", n=n[label])["secs"]
-                    times[label].append(benchlib.median(secs))
-            ratios = [a / b for a, b in zip(times["ner_crf"], times["tfa"], strict=True)]
-            ms = {k: 1e3 * benchlib.median(v) / PREDICT_BATCHES for k, v in times.items()}
+                for op in ops:
+                    for label in benchlib.rotated(list(workers), r):
+                        secs = workers[label].call("time", op=op, n=n[label])["secs"]
+                        times[(label, op)].append(benchlib.median(secs) / PREDICT_BATCHES)
+
+            def ratio(a: list[float], b: list[float]) -> float:
+                return benchlib.median([x / y for x, y in zip(a, b, strict=True)])
+
+            share = {
+                label: [
+                    c - b
+                    for c, b in zip(times[(label, "crf")], times[(label, "base")], strict=True)
+                ]
+                for label in workers
+            }
+            ms = {key: 1e3 * benchlib.median(v) for key, v in times.items()}
             rows.append(
-                [name, f"{ms['tfa']:.3f}", f"{ms['ner_crf']:.3f}"]
-                + [f"{benchlib.median(ratios):.2f}", f"{min(ratios):.2f}-{max(ratios):.2f}", differ]
+                [name, f"{ms[('tfa', 'crf')]:.3f}", f"{ms[('ner_crf', 'crf')]:.3f}"]
+                + [f"{ratio(times[('ner_crf', 'crf')], times[('tfa', 'crf')]):.2f}"]
+                + [f"{ms[('tfa', 'base')]:.3f}", f"{ms[('ner_crf', 'base')]:.3f}"]
+                + [f"{1e3 * benchlib.median(share['tfa']):.3f}"]
+                + [f"{1e3 * benchlib.median(share['ner_crf']):.3f}"]
+                + [f"{ratio(share['ner_crf'], share['tfa']):.2f}", differ]
             )
             print(f"  predict {name}: done", file=sys.stderr, flush=True)
         infos = {label: worker.call("info") for label, worker in workers.items()}
@@ -197,12 +224,16 @@ def run_predict(args) -> None:
             worker.close()
     print(
         f"\nCRF layer inside model.predict ({PREDICT_BATCHES} batches per call, ms per batch; "
-        f"{args.rounds} interleaved rounds; threads={args.threads})"
+        f"{args.rounds} interleaved rounds; threads={args.threads}). no-CRF = the same model "
+        "with a trivial Lambda instead of the CRF (the Keras predict loop alone); CRF share = "
+        "predict - no-CRF, per round; ratios = median over rounds of ner_crf / tfa"
     )
     for label, info in infos.items():
         print(f"- {label}: " + ", ".join(f"{k} {v}" for k, v in info.items()))
     print()
-    header = ["case", "tfa.layers.CRF ms", "ner_crf CRF ms", "ratio", "ratio range", "tag diffs"]
+    header = ["case", "tfa predict ms", "ner_crf predict ms", "ratio"]
+    header += ["tfa no-CRF ms", "ner_crf no-CRF ms", "tfa CRF share ms", "ner_crf CRF share ms"]
+    header += ["share ratio", "tag diffs"]
     print(benchlib.md_table(header, rows))
 
 

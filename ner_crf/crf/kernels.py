@@ -78,15 +78,20 @@ class Crf:
         inputs,
         sequence_lengths,
         transition_params,
-        start_transitions=None,
-        end_transitions=None,
-        transition_mask=None,
-        start_mask=None,
-        end_mask=None,
         *,
         fill: float = FORBIDDEN_SCORE,
         name: str = "inputs",
+        **extras,
     ):
+        """``extras``: the optional keywords of :mod:`ner_crf.crf.ops` (start / end scores and
+        transition / start / end masks), None where absent."""
+        start_transitions, end_transitions = (
+            extras.get("start_transitions"),
+            extras.get("end_transitions"),
+        )
+        transition_mask, start_mask, end_mask = (
+            extras.get(n) for n in ("transition_mask", "start_mask", "end_mask")
+        )
         inputs = tf.convert_to_tensor(inputs)
         check_inputs(inputs, name)
         self.dtype = compute_dtype(inputs.dtype)
@@ -310,7 +315,9 @@ def log_norm(crf: Crf, alphas: tf.Tensor | None = None) -> tf.Tensor:
         def grad(dz):
             dz = tf.where(nonempty, dz, tf.zeros_like(dz))  # [B]
             betas = _beta_table(x_tm, trans, end, lengths)  # [T, B, K]
-            valid = tf.transpose(tf.sequence_mask(lengths, tf.shape(x_tm)[0]))  # [T, B]
+            valid = (
+                tf.range(tf.shape(x_tm)[0])[:, tf.newaxis] < lengths
+            )  # [T, B], no bool transpose
             log_p = table + betas - log_z[:, tf.newaxis]  # [T, B, K] log marginals
             post = tf.where(valid[:, :, tf.newaxis], tf.exp(log_p), tf.zeros_like(log_p))
             post = post * dz[:, tf.newaxis]  # [T, B, K]

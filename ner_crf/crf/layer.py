@@ -32,6 +32,8 @@ FORBIDDEN_SCORE = crf_ops.FORBIDDEN_SCORE
 _POTENTIALS_ATTR = "_ner_crf_potentials"
 _LAYER_ATTR = "_ner_crf_layer"
 
+_OUTPUT_MODES = ("tags", "marginals")
+
 _LOSS_REDUCTIONS = ("sum_over_batch_size", "mean", "sum", "none", None)
 
 
@@ -66,6 +68,62 @@ def _normalise_tags(tags: Iterable[int] | None, num_tags: int, name: str) -> lis
     if isinstance(tags, (str, bytes)) or not isinstance(tags, Iterable):
         raise ConfigError(f"`{name}` must be a list of tag indices, received {tags!r}")
     return sorted({_check_tag_index(t, num_tags, f"`{name}` entry") for t in tags})
+
+
+_PREFIX_MESSAGE = (
+    "CRF mask is not right-padded: every row must be its valid steps followed by padding (no "
+    "left padding, no holes); pad at the end, e.g. keras.utils.pad_sequences(..., "
+    "padding='post')"
+)
+
+
+def check_prefix_mask(mask: tf.Tensor, valid: tf.Tensor) -> None:
+    """Stops on a mask that is not a prefix of each row (left padding, holes).
+
+    ``valid`` is ``sequence_mask(sum(mask))``: a right-padded mask equals it. Eagerly this
+    raises :class:`ModelError`; in a graph a ``tf.debugging`` assertion fails at run time with
+    the same message (XLA drops assertions: inside ``jit_compile`` nothing is checked).
+    """
+    if tf.executing_eagerly():
+        if not bool(tf.reduce_all(tf.equal(mask, valid))):
+            raise ModelError(_PREFIX_MESSAGE)
+        return
+    tf.debugging.assert_equal(mask, valid, message=_PREFIX_MESSAGE)
+
+
+def global_batch_size(local_batch: Any) -> tf.Tensor:
+    """Sentences in the global batch: summed over the replicas under a multi-replica strategy."""
+    local = tf.cast(local_batch, tf.float32)
+    strategy = tf.distribute.get_strategy()
+    replicas = strategy.num_replicas_in_sync
+    if replicas == 1:
+        return local
+    context = tf.distribute.get_replica_context()
+    if context is None:  # cross-replica context: assume equal shares
+        return local * float(replicas)
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, local)
+
+
+def nll_loss(per_sentence_nll: Any, global_batch: Any = None) -> tf.Tensor:
+    """The one loss-scaling rule of ner_crf (``CRFLoss``, ``NerModel.compute_loss``, trainer).
+
+    ``sum(per-sentence NLL on this replica) / sentences in the global batch``: the mean NLL per
+    sentence of the global batch, split across replicas so that summing the replicas'
+    gradients (what ``tf.distribute`` optimizers do) gives its gradient; a short last batch is
+    weighted by its true size.
+
+    Args:
+        per_sentence_nll: float [batch] NLLs (already multiplied by any sample weights).
+        global_batch: The global sentence count when the caller already has it (e.g. reduced
+            outside an XLA-compiled function); None computes :func:`global_batch_size`.
+
+    Returns:
+        A float32 scalar.
+    """
+    nll = tf.cast(per_sentence_nll, tf.float32)
+    if global_batch is None:
+        global_batch = global_batch_size(tf.shape(nll)[0])
+    return tf.math.divide_no_nan(tf.reduce_sum(nll), tf.cast(global_batch, tf.float32))
 
 
 @keras.saving.register_keras_serializable(package="ner_crf")
@@ -162,6 +220,9 @@ class CRF(keras.layers.Layer):
         allowed_start: Tags allowed at the first step, or None for all.
         allowed_end: Tags allowed at the last valid step, or None for all.
         constrain_training: Also apply the constraints in :meth:`log_likelihood`.
+        output_mode: ``"tags"`` (default: potentials in training, Viterbi tags otherwise) or
+            ``"marginals"``: the float32 [batch, time, num_tags] posterior marginals in training
+            *and* inference (differentiable), for layers placed after the CRF (docs/CRF.md).
         transitions_initializer: Initializer of ``transitions``.
         boundary_initializer: Initializer of ``start_transitions`` / ``end_transitions``.
         **kwargs: Standard layer arguments (``name``, ``dtype``, ...). ``dtype`` defaults to
@@ -181,6 +242,7 @@ class CRF(keras.layers.Layer):
         allowed_start: Iterable[int] | None = None,
         allowed_end: Iterable[int] | None = None,
         constrain_training: bool = True,
+        output_mode: str = "tags",
         transitions_initializer: Any = "glorot_uniform",
         boundary_initializer: Any = "zeros",
         **kwargs: Any,
@@ -201,6 +263,11 @@ class CRF(keras.layers.Layer):
         self.allowed_start = _normalise_tags(allowed_start, num_tags, "allowed_start")
         self.allowed_end = _normalise_tags(allowed_end, num_tags, "allowed_end")
         self.constrain_training = constrain_training
+        if output_mode not in _OUTPUT_MODES:
+            raise ConfigError(
+                f"`output_mode` must be one of {list(_OUTPUT_MODES)}, received {output_mode!r}"
+            )
+        self.output_mode = output_mode
         try:
             self.transitions_initializer = keras.initializers.get(transitions_initializer)
             self.boundary_initializer = keras.initializers.get(boundary_initializer)
@@ -329,17 +396,21 @@ class CRF(keras.layers.Layer):
 
         Returns:
             ``(potentials [B, T, K] float32, mask [B, T] bool, lengths [B] int32)``.
+
+        Raises:
+            ModelError: (eagerly; ``InvalidArgumentError`` with the same text in a graph) if the
+                mask is not right-padded.
         """
         potentials = tf.cast(tf.convert_to_tensor(potentials), tf.float32)  # [B, T, K]
         self._ensure_built(potentials)
         shape = tf.shape(potentials)
         if mask is None:
-            mask = tf.ones(shape[:2], dtype=tf.bool)  # [B, T]
-        else:
-            mask = tf.cast(tf.convert_to_tensor(mask), tf.bool)  # [B, T]
+            lengths = tf.fill(shape[:1], shape[1])  # [B]
+            return potentials, tf.ones(shape[:2], dtype=tf.bool), lengths
+        mask = tf.cast(tf.convert_to_tensor(mask), tf.bool)  # [B, T]
         lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)  # [B]
-        # Positions past the length are padding, whatever the mask says there.
         valid = tf.sequence_mask(lengths, shape[1])  # [B, T]
+        check_prefix_mask(mask, valid)
         return potentials, valid, lengths
 
     # === Public API ===
@@ -434,11 +505,20 @@ class CRF(keras.layers.Layer):
             self._bound_loss = CRFLoss(self)
         return self._bound_loss
 
+    @property
+    def accuracy(self) -> CRFAccuracy:
+        """A new :class:`CRFAccuracy` bound to this layer, for ``model.compile(metrics=[...])``."""
+        # Not cached on the layer: Keras would track the metric's variables as the layer's.
+        return CRFAccuracy(self)
+
     # === Keras plumbing ===
 
     def call(self, inputs: Any, mask: Any = None, training: bool | None = None) -> tf.Tensor:
         potentials = tf.identity(tf.cast(inputs, tf.float32))  # [B, T, K], a fresh tensor
-        if training:
+        if self.output_mode == "marginals":
+            outputs = self.marginals(potentials, mask)  # [B, T, K], differentiable
+            setattr(outputs, _POTENTIALS_ATTR, potentials)
+        elif training:
             outputs = potentials
         else:
             outputs, _ = self.decode(potentials, mask)  # [B, T] int32
@@ -450,11 +530,13 @@ class CRF(keras.layers.Layer):
         self, inputs: Any, mask: Any = None, training: bool | None = None
     ) -> keras.KerasTensor:
         shape = tuple(inputs.shape)
-        if training:
+        if training or self.output_mode == "marginals":
             return keras.KerasTensor(shape, dtype="float32")
         return keras.KerasTensor(shape[:-1], dtype="int32")
 
     def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
+        if self.output_mode == "marginals":
+            return tuple(input_shape)
         return tuple(input_shape)[:-1]
 
     def get_config(self) -> dict[str, Any]:
@@ -467,6 +549,7 @@ class CRF(keras.layers.Layer):
                 "allowed_start": self.allowed_start,
                 "allowed_end": self.allowed_end,
                 "constrain_training": self.constrain_training,
+                "output_mode": self.output_mode,
                 "transitions_initializer": keras.initializers.serialize(
                     self.transitions_initializer
                 ),
@@ -476,17 +559,81 @@ class CRF(keras.layers.Layer):
         return config
 
 
+class _CrfOutput:
+    """What a loss or metric needs from the CRF output ``y_pred`` and the gold ``y_true``.
+
+    Attributes:
+        crf: The layer (bound, or found on ``y_pred``).
+        potentials: float32 [B, T, K], or None when ``y_pred`` is decoded tags without them.
+        tags: int32 [B, T] decoded tags when ``y_pred`` is decoded tags, else None.
+        y_true: int32 [B, T] gold tags (negative = padding).
+        mask: bool [B, T]: valid in the Keras mask of ``y_pred`` and ``y_true >= 0``.
+    """
+
+    def __init__(self, crf: CRF | None, y_true: Any, y_pred: Any, who: str):
+        crf = crf or getattr(y_pred, _LAYER_ATTR, None)
+        if crf is None:
+            raise ModelError(
+                f"{who} cannot find its CRF layer: pass the layer (`crf.loss`, `crf.accuracy`) "
+                "or make the CRF output the model output (layers after it must pass it through "
+                "unchanged, or use CRF(output_mode='marginals'))"
+            )
+        # Read the attached tensors before any conversion creates a new tensor object.
+        keras_mask = getattr(y_pred, "_keras_mask", None)
+        attached = getattr(y_pred, _POTENTIALS_ATTR, None)
+        y_pred = tf.convert_to_tensor(y_pred)
+        self.crf, self.tags = crf, None
+        if y_pred.dtype.is_floating and crf.output_mode == "tags":
+            self.potentials = y_pred  # [B, T, K] (training)
+        else:
+            self.potentials = attached  # [B, T, K] (evaluation, or marginals output)
+            if not y_pred.dtype.is_floating:
+                self.tags = tf.cast(y_pred, tf.int32)  # [B, T]
+        y_true = tf.convert_to_tensor(y_true)
+        if y_true.shape.rank == 3 and y_true.shape[-1] == 1:
+            y_true = tf.squeeze(y_true, axis=-1)  # [B, T]
+        if y_true.shape.rank is not None and y_true.shape.rank != 2:
+            raise ModelError(
+                f"{who} expects y_true as int tag ids [batch, time], received shape "
+                f"{tuple(y_true.shape)} (one-hot tags? pass tf.argmax(y, axis=-1))"
+            )
+        self.y_true = tf.cast(y_true, tf.int32)  # [B, T]
+        mask = self.y_true >= 0  # [B, T]
+        if keras_mask is not None:
+            mask = tf.logical_and(mask, tf.cast(keras_mask, tf.bool))  # [B, T]
+        self.mask = mask
+
+    def require_potentials(self, who: str) -> tf.Tensor:
+        if self.potentials is None:
+            raise ModelError(
+                f"{who} received decoded tags without their potentials: the layers after the "
+                "CRF must pass its output through unchanged (or use CRF(output_mode='marginals'))"
+            )
+        return self.potentials
+
+
+def _token_weights(weight: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """[B, T] token weights -> [B] sentence weights: their mean over the counted tokens."""
+    valid = tf.cast(mask, tf.float32)  # [B, T]
+    return tf.math.divide_no_nan(
+        tf.reduce_sum(weight * valid, axis=1), tf.reduce_sum(valid, axis=1)
+    )  # [B]
+
+
 @keras.saving.register_keras_serializable(package="ner_crf")
 class CRFLoss(keras.losses.Loss):
     """Negative log-likelihood of the gold tags under a :class:`CRF`, for ``model.compile``.
 
     ``y_pred`` is the CRF output: float32 potentials in training, decoded tags (carrying their
-    potentials) in ``evaluate``. ``y_true`` holds int tag ids [batch, time]; a position is used
+    potentials) in ``evaluate``, or marginals (carrying the potentials) with
+    ``output_mode="marginals"``. ``y_true`` holds int tag ids [batch, time]; a position is used
     when it is valid in the Keras mask of ``y_pred`` and ``y_true >= 0`` (so pad tags with -1
-    when there is no Keras mask). The per-sentence NLLs [batch] are weighted by
-    ``sample_weight`` [batch] and reduced by ``reduction``: ``"sum_over_batch_size"`` (default,
-    alias ``"mean"``: mean NLL per sentence, divided by the number of replicas under
-    ``tf.distribute`` as Keras' own losses are), ``"sum"`` or ``None``/``"none"`` ([batch]).
+    when there is no Keras mask). ``sample_weight`` is [batch] (one weight per sentence) or
+    [batch, time] (per token: the CRF NLL belongs to a whole sentence, so a sentence is weighted
+    by the mean weight of its counted tokens; weights that are 1 on real tokens and 0 on padding
+    give weight 1). Reduction: ``"sum_over_batch_size"`` (default, alias ``"mean"``) is
+    :func:`nll_loss`, the project's one loss-scaling rule (mean NLL per sentence of the global
+    batch, split across replicas); ``"sum"``; or ``None``/``"none"`` ([batch]).
 
     Args:
         crf: The layer; None finds it through the model output (e.g. after ``load_model``).
@@ -519,56 +666,79 @@ class CRFLoss(keras.losses.Loss):
 
     def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> tf.Tensor:
         with tf.name_scope(self.name):
-            nll = self._per_sentence(y_true, y_pred)  # [B]
+            out = _CrfOutput(self.bound_layer(), y_true, y_pred, "CRFLoss")
+            nll = self._nll(out)  # [B]
             if sample_weight is not None:
                 weight = tf.cast(tf.convert_to_tensor(sample_weight), tf.float32)
-                weight = tf.reshape(weight, [-1])  # [B]
-                nll = nll * weight  # [B]
+                if weight.shape.rank == 3 and weight.shape[-1] == 1:
+                    weight = tf.squeeze(weight, axis=-1)
+                if weight.shape.rank == 2:
+                    weight = _token_weights(weight, out.mask)  # [B]
+                nll = nll * tf.reshape(weight, [-1])  # [B]
             if self.reduction in (None, "none"):
                 return nll
-            total = tf.reduce_sum(nll)  # []
             if self.reduction == "sum":
-                return total
-            batch = tf.cast(tf.shape(nll)[0], tf.float32)
-            loss = tf.math.divide_no_nan(total, batch)  # [] mean over sentences
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            if replicas > 1:
-                loss = loss / float(replicas)  # each replica sees 1/replicas of the global batch
-            return loss
+                return tf.reduce_sum(nll)
+            return nll_loss(nll)
 
     def call(self, y_true: Any, y_pred: Any) -> tf.Tensor:
-        return self._per_sentence(y_true, y_pred)
+        return self._nll(_CrfOutput(self.bound_layer(), y_true, y_pred, "CRFLoss"))
 
-    def _per_sentence(self, y_true: Any, y_pred: Any) -> tf.Tensor:
-        crf = self.bound_layer() or getattr(y_pred, _LAYER_ATTR, None)
-        if crf is None:
-            raise ModelError(
-                "CRFLoss cannot find its CRF layer: compile with `loss=crf.loss` or make the CRF "
-                "output the model output (layers after it must pass it through unchanged)"
-            )
-        # Read the attached tensors before any conversion creates a new tensor object.
-        keras_mask = getattr(y_pred, "_keras_mask", None)
-        attached = getattr(y_pred, _POTENTIALS_ATTR, None)
-        y_pred = tf.convert_to_tensor(y_pred)
-        if y_pred.dtype.is_floating:
-            potentials = y_pred  # [B, T, K] (training)
-        else:
-            potentials = attached  # [B, T, K] (evaluation)
-            if potentials is None:
-                raise ModelError(
-                    "CRFLoss received decoded tags without their potentials: the layers after "
-                    "the CRF must pass its output through unchanged"
-                )
-        y_true = tf.cast(tf.convert_to_tensor(y_true), tf.int32)  # [B, T]
-        if y_true.shape.rank == 3 and y_true.shape[-1] == 1:
-            y_true = tf.squeeze(y_true, axis=-1)  # [B, T]
-        mask = y_true >= 0  # [B, T]
-        if keras_mask is not None:
-            mask = tf.logical_and(mask, tf.cast(keras_mask, tf.bool))  # [B, T]
-        return -crf.log_likelihood(potentials, tf.maximum(y_true, 0), mask)  # [B]
+    @staticmethod
+    def _nll(out: _CrfOutput) -> tf.Tensor:
+        potentials = out.require_potentials("CRFLoss")
+        return -out.crf.log_likelihood(potentials, tf.maximum(out.y_true, 0), out.mask)  # [B]
 
     def get_config(self) -> dict[str, Any]:
         return {"name": self.name, "reduction": self.reduction}
+
+
+@keras.saving.register_keras_serializable(package="ner_crf")
+class CRFAccuracy(keras.metrics.Metric):
+    """Token accuracy of the Viterbi tags, for ``model.compile(metrics=[crf.accuracy])``.
+
+    Works in ``fit`` (the training potentials are decoded), ``fit(validation_data=...)`` and
+    ``evaluate`` (the layer's decoded tags); counts the positions the loss counts (valid in the
+    Keras mask and ``y_true >= 0``), weighted by ``sample_weight`` ([batch] or [batch, time])
+    when given. Entity-level F1 is what ``ner-crf train`` / ``ner-crf evaluate`` report.
+
+    Args:
+        crf: The layer; None finds it through the model output.
+        name: Metric name.
+    """
+
+    def __init__(self, crf: CRF | None = None, *, name: str = "crf_accuracy", **kwargs: Any):
+        super().__init__(name=name, **kwargs)
+        self._crf_ref = None if crf is None else weakref.ref(crf)
+        self.correct = self.add_variable(shape=(), initializer="zeros", name="correct")
+        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        out = _CrfOutput(
+            None if self._crf_ref is None else self._crf_ref(), y_true, y_pred, self.name
+        )
+        tags = out.tags
+        if tags is None:
+            tags, _ = out.crf.decode(out.require_potentials(self.name), out.mask)  # [B, T]
+        weight = tf.cast(out.mask, tf.float32)  # [B, T]
+        if sample_weight is not None:
+            sw = tf.cast(tf.convert_to_tensor(sample_weight), tf.float32)
+            if sw.shape.rank == 3 and sw.shape[-1] == 1:
+                sw = tf.squeeze(sw, axis=-1)
+            weight *= sw if sw.shape.rank == 2 else tf.reshape(sw, [-1, 1])
+        hits = tf.cast(tf.equal(tags, out.y_true), tf.float32)  # [B, T]
+        self.correct.assign_add(tf.reduce_sum(hits * weight))
+        self.total.assign_add(tf.reduce_sum(weight))
+
+    def result(self) -> tf.Tensor:
+        return tf.math.divide_no_nan(self.correct, self.total)
+
+    def reset_state(self) -> None:
+        self.correct.assign(0.0)
+        self.total.assign(0.0)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype}
 
 
 @keras.saving.register_keras_serializable(package="ner_crf")

@@ -101,22 +101,26 @@ _EXTRAS_DOC = """
 """
 
 
-def _takes_extras(fn):
+def _takes_extras(fn, convert: bool = True):
     """Gives ``fn(..., **extras)`` the five keyword-only extras: signature, docs, checking.
 
     ``fn`` receives them as one dict ``extras`` (every name present, None where not given), with
-    array-likes converted to tensors.
+    array-likes converted to tensors (``convert=True``) or as given.
     """
-    sig = inspect.signature(fn)
-    params = [p for p in sig.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    own = [p for p in inspect.signature(fn).parameters.values() if p.kind is not p.VAR_KEYWORD]
+    sig = inspect.signature(fn).replace(parameters=own)  # binds the arguments without extras
+    params = list(own)
     params += [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None) for n in _EXTRAS]
 
+    # Not converted by AutoGraph: nothing here branches on tensors, and AutoGraph caches
+    # conversions per code object, which every wrapper shares (it would call the wrong `fn`).
+    @tf.autograph.experimental.do_not_convert
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         extras = {}
         for name in _EXTRAS:
             value = kwargs.pop(name, None)
-            extras[name] = None if value is None else tf.convert_to_tensor(value)
+            extras[name] = value if value is None or not convert else tf.convert_to_tensor(value)
         bound = sig.bind(*args, **kwargs)  # TypeError for unknown or missing arguments
         return fn(*bound.args, **bound.kwargs, **extras)
 
@@ -238,6 +242,14 @@ def _prepare(inputs, sequence_lengths, name: str = "inputs"):
     return inputs, lengths
 
 
+def _tags_like(tag_indices, inputs: tf.Tensor) -> tf.Tensor:
+    """int32 tags cut to the time length of ``inputs`` (Addons accepts longer tag rows)."""
+    tags = tf.cast(tag_indices, tf.int32)
+    if tags.shape.rank == 2 and tags.shape[1] is not None and tags.shape[1] == inputs.shape[1]:
+        return tags
+    return tags[:, : tf.shape(inputs)[1]]
+
+
 def _empty_time(inputs: tf.Tensor) -> bool:
     return inputs.shape[1] == 0
 
@@ -277,8 +289,6 @@ def _nll(inputs, tags, lengths, trans, extras, with_score: bool) -> tf.Tensor:
     """``score(tags) - log Z`` (or ``log Z``) [B] through the forward / backward cores."""
     if _empty_time(inputs):
         return tf.zeros(tf.shape(inputs)[:1], kernels.compute_dtype(inputs.dtype))
-    if tags is not None:
-        tags = tf.cast(tags, tf.int32)
     pad = _Padded(inputs, lengths, [tags])
     (tags,) = pad.others
 
@@ -311,7 +321,7 @@ def crf_unary_score(tag_indices, sequence_lengths, inputs) -> tf.Tensor:
     inputs = tf.cast(inputs, kernels.compute_dtype(inputs.dtype))
     lengths = tf.clip_by_value(tf.cast(lengths, tf.int32), 0, tf.shape(inputs)[1])
     mask = tf.sequence_mask(lengths, tf.shape(inputs)[1])  # [B, T]
-    tags = tf.where(mask, tf.cast(tag_indices, tf.int32), 0)  # [B, T]
+    tags = tf.where(mask, _tags_like(tag_indices, inputs), 0)  # [B, T]
     unary = tf.gather(inputs, tags, batch_dims=2)  # [B, T]
     return tf.reduce_sum(tf.where(mask, unary, tf.zeros_like(unary)), axis=1)  # [B]
 
@@ -355,7 +365,7 @@ def crf_sequence_score(
     """
     inputs, lengths = _prepare(inputs, sequence_lengths)
     crf = kernels.Crf(inputs, lengths, transition_params, **extras)
-    return kernels.path_score(crf, tag_indices)
+    return kernels.path_score(crf, _tags_like(tag_indices, inputs))
 
 
 def crf_filtered_inputs(inputs, tag_bitmap) -> tf.Tensor:
@@ -488,6 +498,7 @@ def crf_log_likelihood(
                 "`transition_params` is None and num_tags (inputs.shape[2]) is unknown"
             )
         transition_params = _default_transitions(int(num_tags))
+    tags = _tags_like(tags, inputs)
     log_likelihood = _nll(inputs, tags, lengths, transition_params, extras, with_score=True)
     return log_likelihood, transition_params
 
@@ -789,16 +800,8 @@ def crf_decode_nbest(
     return pad.rows_time(tags, time_axis=2), pad.rows(scores)
 
 
-def viterbi_decode(
-    score,
-    transition_params,
-    *,
-    start_transitions=None,
-    end_transitions=None,
-    transition_mask=None,
-    start_mask=None,
-    end_mask=None,
-) -> tuple[list[int], float]:
+@functools.partial(_takes_extras, convert=False)
+def viterbi_decode(score, transition_params, **extras) -> tuple[list[int], float]:
     """Decodes one sequence outside TensorFlow with NumPy (Addons ``viterbi_decode``, extended).
 
     The reference for :func:`crf_decode`: same path score (start and end scores included), same
@@ -807,8 +810,6 @@ def viterbi_decode(
     Args:
         score: A [seq_len, num_tags] array of unary potentials (seq_len >= 1).
         transition_params: A [num_tags, num_tags] array of transitions ``[from, to]``.
-        start_transitions, end_transitions: Optional [num_tags] scores.
-        transition_mask, start_mask, end_mask: Optional bool / 0-1 allowed entries.
 
     Returns:
         The best tag list and its score (``-inf`` if the masks allow no path).
@@ -820,14 +821,14 @@ def viterbi_decode(
         values = np.zeros(shape) if values is None else np.asarray(values, dtype=np.float64)
         return values if mask is None else np.where(np.asarray(mask, bool), values, -np.inf)
 
-    trans = masked(transition_params, transition_mask, (num_tags, num_tags))
-    trellis = score[0] + masked(start_transitions, start_mask, (num_tags,))  # [K]
+    trans = masked(transition_params, extras["transition_mask"], (num_tags, num_tags))
+    trellis = score[0] + masked(extras["start_transitions"], extras["start_mask"], (num_tags,))
     backs = []
     for t in range(1, score.shape[0]):
         cand = trellis[:, None] + trans  # [K, K]
         backs.append(cand.argmax(axis=0))
         trellis = cand.max(axis=0) + score[t]
-    trellis = trellis + masked(end_transitions, end_mask, (num_tags,))
+    trellis = trellis + masked(extras["end_transitions"], extras["end_mask"], (num_tags,))
     path = [int(trellis.argmax())]
     for back in reversed(backs):
         path.append(int(back[path[-1]]))

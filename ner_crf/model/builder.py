@@ -27,7 +27,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ner_crf.crf.layer import CRF
+from ner_crf.crf.layer import CRF, nll_loss
 from ner_crf.errors import ConfigError, ModelError
 from ner_crf.model.fused_lstm import IMPLEMENTATIONS, FusedBiLSTM
 from ner_crf.model.layers import CHAR_ENCODERS, CharEncoder, WordDropout
@@ -398,10 +398,11 @@ class NerModel(keras.Model):
     # === Training ===
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """Mean CRF negative log-likelihood over the sentences of the batch, plus ``self.losses``.
+        """CRF negative log-likelihood scaled by ``crf.layer.nll_loss``, plus ``self.losses``.
 
-        Under ``tf.distribute`` the result is divided by the number of replicas, as Keras does for
-        compiled losses, so that summing the replicas' gradients gives the global-batch mean.
+        ``nll_loss`` is the one loss-scaling rule (also ``CRFLoss`` and the trainer's step): the
+        sum of the sentences' NLLs (times ``sample_weight`` [batch]) over the global batch size,
+        so that summing the replicas' gradients gives the gradient of the global-batch mean.
         """
         if y is None:
             raise ValueError("NerModel.compute_loss needs the gold tags `y`")
@@ -411,12 +412,11 @@ class NerModel(keras.Model):
         nll = -self.crf.log_likelihood(y_pred, tf.cast(y, "int32"), mask=mask)  # [batch]
         if sample_weight is not None:
             nll = nll * tf.cast(tf.reshape(sample_weight, [-1]), nll.dtype)  # [batch]
-        loss = tf.reduce_mean(nll)  # []
-        for extra in self.losses:
-            loss = loss + tf.cast(tf.reduce_sum(extra), loss.dtype)
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        if replicas > 1:
-            loss = loss / tf.cast(replicas, loss.dtype)
+        loss = nll_loss(nll)  # []
+        if self.losses:
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            extra = tf.add_n([tf.cast(tf.reduce_sum(x), loss.dtype) for x in self.losses])
+            loss = loss + extra / float(replicas)
         return loss
 
     def predict_step(self, data):

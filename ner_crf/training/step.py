@@ -45,6 +45,8 @@ def make_train_step(
     """
     import tensorflow as tf
 
+    from ner_crf.crf.layer import global_batch_size, nll_loss
+
     replicas = strategy.num_replicas_in_sync
     mixed = mixed_precision
     variables = model.trainable_variables
@@ -55,7 +57,7 @@ def make_train_step(
             emissions = model(features, training=True)  # [batch, time, num_tags]
             log_likelihood = model.crf.log_likelihood(emissions, tags, mask=mask)  # [batch]
             nll_sum = -tf.reduce_sum(log_likelihood)  # []
-            loss = nll_sum / global_batch  # [] this replica's share of the global mean
+            loss = nll_loss(-log_likelihood, global_batch)  # [] the one scaling rule
             if model.losses:
                 loss += tf.add_n([tf.cast(x, tf.float32) for x in model.losses]) / replicas
             scaled = optimizer.scale_loss(loss) if mixed else loss
@@ -77,7 +79,7 @@ def make_train_step(
         context = tf.distribute.get_replica_context()
         tags = tf.cast(tags, tf.int32)
         local_batch = tf.cast(tf.shape(tags)[0], tf.float32)
-        global_batch = context.all_reduce(tf.distribute.ReduceOp.SUM, local_batch)
+        global_batch = global_batch_size(local_batch)  # outside the (maybe XLA) step
         grads, nll_sum, tokens = forward_backward(features, tags, global_batch)
         pairs = [(g, v) for g, v in zip(grads, variables, strict=True) if g is not None]
         grads = [g for g, _ in pairs]

@@ -153,6 +153,8 @@ def make_cases():
     for i, (k, t) in enumerate(SHAPES):
         cases.append(pytest.param(Case(k, t, seed=i, boundary=i % 2 == 0), id=f"K{k}T{t}"))
     cases.append(pytest.param(Case(3, 4, seed=7, boundary=True), id="K3T4-start-end"))
+    # Time 9 is padded to the bucket size 10 before the XLA cores run.
+    cases.append(pytest.param(Case(2, 9, seed=8, boundary=True), id="K2T9-padded"))
     for i, (name, cons, t) in enumerate(CONSTRAINED):
         case = Case(len(cons.tags), t, seed=100 + i, constraints=cons)
         cases.append(pytest.param(case, id=name))
