@@ -63,9 +63,13 @@ def find_crf(model: Any) -> Any:
         return model
     if isinstance(getattr(model, "crf", None), CRF):
         return model.crf
-    found = [
-        layer for layer in getattr(model, "_flatten_layers", lambda: [])() if isinstance(layer, CRF)
-    ]
+
+    def walk(layer: Any):
+        yield layer
+        for sub in getattr(layer, "layers", None) or []:
+            yield from walk(sub)
+
+    found = [layer for layer in walk(model) if isinstance(layer, CRF)]
     if len(found) != 1:
         raise ModelError(f"expected one CRF layer in the model, found {len(found)}")
     return found[0]
