@@ -92,14 +92,18 @@ def check_prefix_mask(mask: tf.Tensor, valid: tf.Tensor) -> None:
 
 
 def global_batch_size(local_batch: Any) -> tf.Tensor:
-    """Sentences in the global batch: summed over the replicas under a multi-replica strategy."""
+    """Sentences in the global batch, summed over the replicas with a cross-replica all-reduce.
+
+    Call it in a replica context (``strategy.run``) outside any XLA-compiled function, and pass
+    the result to :func:`nll_loss` (the trainer's step does this). In a cross-replica context
+    it assumes equal shares (``local * replicas``).
+    """
     local = tf.cast(local_batch, tf.float32)
-    strategy = tf.distribute.get_strategy()
-    replicas = strategy.num_replicas_in_sync
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
     if replicas == 1:
         return local
     context = tf.distribute.get_replica_context()
-    if context is None:  # cross-replica context: assume equal shares
+    if context is None:
         return local * float(replicas)
     return context.all_reduce(tf.distribute.ReduceOp.SUM, local)
 
@@ -109,20 +113,23 @@ def nll_loss(per_sentence_nll: Any, global_batch: Any = None) -> tf.Tensor:
 
     ``sum(per-sentence NLL on this replica) / sentences in the global batch``: the mean NLL per
     sentence of the global batch, split across replicas so that summing the replicas'
-    gradients (what ``tf.distribute`` optimizers do) gives its gradient; a short last batch is
-    weighted by its true size.
+    gradients (what ``tf.distribute`` optimizers do) gives its gradient.
 
     Args:
         per_sentence_nll: float [batch] NLLs (already multiplied by any sample weights).
-        global_batch: The global sentence count when the caller already has it (e.g. reduced
-            outside an XLA-compiled function); None computes :func:`global_batch_size`.
+        global_batch: The global sentence count, exact also for a short last batch (the
+            trainer passes :func:`global_batch_size`). None: ``local batch * replicas``, the
+            convention of Keras' compiled losses (no collective: a cross-replica all-reduce
+            inside Keras' ``compute_loss`` loses the layers' ``add_loss`` terms under
+            ``MirroredStrategy``); exact when the replicas get equal shares.
 
     Returns:
         A float32 scalar.
     """
     nll = tf.cast(per_sentence_nll, tf.float32)
     if global_batch is None:
-        global_batch = global_batch_size(tf.shape(nll)[0])
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        global_batch = tf.cast(tf.shape(nll)[0], tf.float32) * float(replicas)
     return tf.math.divide_no_nan(tf.reduce_sum(nll), tf.cast(global_batch, tf.float32))
 
 
