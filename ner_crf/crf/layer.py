@@ -156,16 +156,21 @@ class CRF(keras.layers.Layer):
       tensor (as Keras masks do), so ``evaluate`` reports the same mean NLL as ``fit`` does.
       Layers placed after the CRF must therefore pass its output through unchanged (e.g. layers
       that only ``add_loss``); their losses are summed with the CRF's by Keras.
+    - ``output_mode="marginals"``: the posterior marginals, float32 [batch, time, num_tags], in
+      training *and* inference (differentiable, potentials attached for ``crf.loss``): the way
+      to put more layers after a CRF (docs/CRF.md).
 
     **Loss and padding.** Compile with ``loss=crf.loss`` (or ``CRFLoss()``, which finds the layer
     through the model output). ``y_true`` holds int tag ids [batch, time]. A position counts when
     it is valid in the Keras mask of the CRF output *and* its ``y_true`` is >= 0, so both
     conventions work: tags padded with 0 plus a Keras mask (``Embedding(mask_zero=True)``), or
     tags padded with -1 and no mask. The loss is the sum of per-sentence NLLs (times
-    ``sample_weight`` [batch]) divided by the global batch size, so it is the mean NLL per
-    sentence and is scaled correctly under ``tf.distribute`` strategies.
+    ``sample_weight`` [batch] or [batch, time]) scaled by :func:`nll_loss`, so it is the mean NLL
+    per sentence and is scaled correctly under ``tf.distribute`` strategies. ``crf.accuracy``
+    is a Viterbi token-accuracy metric.
 
-    **Masking.** ``mask`` is bool/int [batch, time], right-padded (valid steps first); the
+    **Masking.** ``mask`` is bool/int [batch, time], right-padded (valid steps first; anything
+    else stops with an error, see :func:`check_prefix_mask`); the
     sequence lengths are ``sum(mask, axis=1)``. It arrives automatically from
     ``Embedding(mask_zero=True)`` through mask-propagating layers (``Bidirectional(LSTM)``,
     ``Dense``); ``mask=None`` means every step is valid. The output keeps the input mask.
