@@ -126,11 +126,17 @@ def _check(run: Any, model_bytes: bytes) -> None:
     mask = np.arange(feeds["words"].shape[1])[None, :] < feeds["lengths"][:, None]
     diff = float(np.max(np.abs(np.where(mask[..., None], emissions - got["emissions"], 0))))
     same_tags = np.array_equal(np.where(mask, np.asarray(tags), 0), got["tags"])
-    if diff > 1e-3 or not same_tags or not np.allclose(scores, got["scores"], atol=1e-3):
-        raise ModelError(
-            f"the ONNX graph of {run.path} does not reproduce the model on a probe batch "
-            f"(max emission difference {diff:.2e}, tags equal: {same_tags}); please report this"
-        )
+    if run.model.compute_dtype != "float32":
+        # Mixed precision: Keras computes in float16 and the graph in float32, so tags may
+        # differ on near-ties; only a gross emission difference means a wrong graph.
+        if diff <= 0.1:
+            return
+    elif diff <= 1e-3 and same_tags and np.allclose(scores, got["scores"], atol=1e-3):
+        return
+    raise ModelError(
+        f"the ONNX graph of {run.path} does not reproduce the model on a probe batch "
+        f"(max emission difference {diff:.2e}, tags equal: {same_tags}); please report this"
+    )
 
 
 def export_onnx(run: Any, output: str | Path, *, overwrite: bool = False) -> Path:
