@@ -760,7 +760,8 @@ class CrfDecodeForwardRnnCell(keras.layers.Layer):
     Use it in ``keras.layers.RNN(cell, return_sequences=True, return_state=True)``: the state is
     the [batch, num_tags] best score of a path ending in each tag, the output the int32
     back-pointers ``argmax_i(state[i] + transition_params[i, j])`` per tag ``j``.
-    :func:`ner_crf.crf.crf_decode_forward` computes the same as such an RNN, in one loop.
+    :func:`ner_crf.crf.crf_decode_forward` computes the same in one loop (with 0 back-pointers at
+    masked steps, where a Keras 3 RNN repeats the previous output).
 
     Args:
         transition_params: A [num_tags, num_tags] array of transitions ``[from, to]`` (a

@@ -698,10 +698,9 @@ def crf_constrained_decode(
 def crf_decode_forward(inputs, state, transition_params, sequence_lengths):
     """The forward half of Viterbi: back-pointers and final scores (Addons semantics).
 
-    Runs ``sequence_lengths[b]`` max-plus steps over ``inputs`` starting from ``state``, as a
-    Keras RNN of :class:`ner_crf.crf.layer.CrfDecodeForwardRnnCell` with a length mask does:
-    at a masked step the state is carried and the back-pointers repeat the previous step's (0 at
-    the first step).
+    Runs ``sequence_lengths[b]`` max-plus steps over ``inputs`` starting from ``state``, as
+    Addons' Keras RNN of ``CrfDecodeForwardRnnCell`` with a length mask did: at a masked step
+    the state is carried and the back-pointers are 0.
 
     Args:
         inputs: A [batch_size, num_steps, num_tags] tensor of unary potentials (the steps after
@@ -724,20 +723,16 @@ def crf_decode_forward(inputs, state, transition_params, sequence_lengths):
     x_tm = tf.transpose(inputs, [1, 0, 2])  # [N, B, K]
     n = tf.shape(x_tm)[0]
 
-    def body(t, score, previous, ta):
+    def body(t, score, ta):
         cand = score[:, :, tf.newaxis] + trans  # [B, K(from), K(to)]
         back = tf.argmax(cand, axis=1, output_type=tf.int32)  # [B, K]
         valid = (t < lengths)[:, tf.newaxis]  # [B, 1]
         score = tf.where(valid, x_tm[t] + tf.reduce_max(cand, axis=1), score)
-        back = tf.where(valid, back, previous)
-        return t + 1, score, back, ta.write(t, back)
+        return t + 1, score, ta.write(t, tf.where(valid, back, 0))
 
     ta = tf.TensorArray(tf.int32, size=n)
-    _, score, _, ta = tf.while_loop(
-        lambda t, *_: t < n,
-        body,
-        (tf.constant(0), state, tf.zeros_like(state, tf.int32), ta),
-        maximum_iterations=n,
+    _, score, ta = tf.while_loop(
+        lambda t, *_: t < n, body, (tf.constant(0), state, ta), maximum_iterations=n
     )
     backpointers = tf.transpose(ta.stack(), [1, 0, 2])  # [B, N, K]
     return tf.ensure_shape(backpointers, inputs.shape), score

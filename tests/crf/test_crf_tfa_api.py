@@ -130,6 +130,7 @@ def test_decode_forward_equals_keras_rnn_of_the_cell():
     np.testing.assert_allclose(last.numpy(), want_last.numpy(), rtol=1e-6)
     valid = mask.numpy()[:, :, None]
     np.testing.assert_array_equal(backs.numpy() * valid, np.asarray(want_backs) * valid)
+    assert (backs.numpy() * ~valid == 0).all()  # Addons: 0 at masked steps
     clone = CrfDecodeForwardRnnCell.from_config(cell.get_config())
     np.testing.assert_array_equal(clone.transition_params, cell.transition_params)
 
