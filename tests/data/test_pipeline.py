@@ -279,6 +279,8 @@ def test_dataset_options():
         == tf.data.experimental.AutoShardPolicy.DATA
     )
     assert options.deterministic is True
+    # No autotuning: ending an epoch waited for its thread's sleep (epochs of 10.24 s / 20.48 s).
+    assert options.autotune.enabled is False
 
 
 @pytest.mark.slow  # a TensorFlow subprocess (~12 s on a loaded 2-core machine)
