@@ -7,8 +7,7 @@ importing TensorFlow.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ner_crf.lazy import lazy_exports
 
 # Public name -> the submodule that defines it.
 _SOURCES = {
@@ -47,13 +46,4 @@ _SOURCES = {
 __all__ = sorted(_SOURCES)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _SOURCES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_SOURCES[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_SOURCES))
+__getattr__, __dir__ = lazy_exports(__name__, _SOURCES)
