@@ -10,6 +10,8 @@ of epoch 1 (kept in memory, so the input pipeline is timed separately) and repor
 * ``full step, from tf.data``: the same step fed by the ``tf.data`` pipeline, as in training;
 * with ``--compare-impl``: the step and Viterbi decoding again with the other LSTM
   implementation (``fused`` <-> ``keras``, same weights, same process);
+* with ``--compare-groups``: the step with the character BiLSTM run on all distinct words at
+  once instead of in ``length_groups`` groups of similar length;
 * with ``--compare-unique``: the step with the character encoder encoding every word instead of
   each distinct word once;
 * with ``--parts``: the parts, each its own ``tf.function`` timed over the same batches: the
@@ -60,6 +62,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="also time the full step with the char encoder encoding every word (not each "
         "distinct word once)",
+    )
+    parser.add_argument(
+        "--compare-groups",
+        action="store_true",
+        help="also time the full step with the char BiLSTM on all distinct words at once (one "
+        "length group) instead of model.char length groups",
     )
     parser.add_argument(
         "--compare-impl",
@@ -201,6 +209,25 @@ def main(argv: list[str] | None = None) -> int:  # noqa: C901, PLR0915 (a linear
             for w in words
         )
         print(f"char encoder: {distinct} distinct words of {tokens} ({distinct / tokens:.0%})")
+
+    if args.compare_groups and model.char_encoder is not None:
+        one_group_step = make_train_step(
+            strategy, model, optimizer, spec, clip_norm=float(cfg.training.clip_norm)
+        )
+        encoder_layer = model.char_encoder
+        groups = encoder_layer.length_groups
+        for batch in batches:  # trace both variants now (the setting is read while tracing)
+            encoder_layer.length_groups = 1
+            one_group_step(batch)
+            encoder_layer.length_groups = groups
+            train_step(batch)
+
+        def run_one_group() -> None:
+            for batch in batches:
+                nll, tok, sent = one_group_step(batch)
+                float(nll.numpy()), float(tok.numpy()), float(sent.numpy())
+
+        cases["full step, 1 length group"] = run_one_group
 
     if args.parts:
         variables = model.trainable_variables

@@ -45,6 +45,10 @@ class CharEncoder(keras.layers.Layer):
         skip_padding: Encode only the real words (see above).
         unique_words: With ``skip_padding``, encode each distinct character sequence of the
             batch once and copy the vectors to its occurrences (same values, less work).
+        length_groups: With ``skip_padding`` and ``encoder="lstm"``, sort the words by length and
+            run the BiLSTM on this many groups of equal size, each only as many steps as its
+            longest word (same values; the fused LSTM runs every row to the longest one, so one
+            long word made the whole batch pay for its length). 1 = one group.
         implementation: How the character BiLSTM runs (`FusedBiLSTM`): ``auto``, ``fused`` or
             ``keras``. Its weights are those of ``Bidirectional(LSTM(units))`` in every case.
         **kwargs: Passed to ``keras.layers.Layer``.
@@ -68,13 +72,18 @@ class CharEncoder(keras.layers.Layer):
         kernel_size: int = 3,
         skip_padding: bool = True,
         unique_words: bool = True,
+        length_groups: int = 4,
         implementation: str = "auto",
         **kwargs,
     ):
         super().__init__(**kwargs)
         if encoder not in ("lstm", "cnn"):
             raise ValueError(f"`encoder` must be 'lstm' or 'cnn', received {encoder!r}")
-        for name, value in (("num_chars", num_chars), ("dim", dim)):
+        for name, value in (
+            ("num_chars", num_chars),
+            ("dim", dim),
+            ("length_groups", length_groups),
+        ):
             if int(value) <= 0:
                 raise ValueError(f"`{name}` must be a positive integer, received {value}")
         self.num_chars = int(num_chars)
@@ -85,6 +94,7 @@ class CharEncoder(keras.layers.Layer):
         self.kernel_size = int(kernel_size)
         self.skip_padding = bool(skip_padding)
         self.unique_words = bool(unique_words)
+        self.length_groups = int(length_groups)
         self.implementation = implementation
         self.char_embedding = keras.layers.Embedding(
             self.num_chars, self.dim, dtype=self.dtype_policy, name="char_embedding"
@@ -138,6 +148,30 @@ class CharEncoder(keras.layers.Layer):
         conv = tf.where(char_mask[:, :, None], conv, lowest)  # padding chars never win the max
         return tf.reduce_max(conv, axis=1)  # [num_words, filters]
 
+    def _encode_real(self, chars: tf.Tensor) -> tf.Tensor:
+        """Encodes real words [num_words, word_length] (no padding rows) -> [num_words, out]."""
+        if self.encoder == "lstm" and self.length_groups > 1:
+            return self._encode_by_length(chars)
+        return self._encode_words(chars)
+
+    def _encode_by_length(self, chars: tf.Tensor) -> tf.Tensor:
+        """``_encode_words`` on groups of similar length, each cut to its longest word.
+
+        ``chars`` [num_words, word_length] -> [num_words, output_dim], in the order of ``chars``.
+        """
+        lengths = tf.reduce_sum(tf.cast(chars != 0, tf.int32), axis=1)  # [num_words]
+        order = tf.argsort(lengths, stable=True)  # [num_words] shortest first
+        num_words = tf.shape(chars)[0]
+        groups = self.length_groups
+        encoded = []
+        for k in range(groups):
+            rows = order[num_words * k // groups : num_words * (k + 1) // groups]  # [n_k]
+            # At least one column, so that an empty group keeps a valid shape.
+            width = tf.reduce_max(tf.concat([tf.gather(lengths, rows), [1]], 0))  # []
+            encoded.append(self._encode_words(tf.gather(chars, rows)[:, :width]))  # [n_k, out]
+        sorted_encoded = tf.concat(encoded, axis=0)  # [num_words, output_dim] sorted order
+        return tf.gather(sorted_encoded, tf.math.invert_permutation(order))
+
     def call(self, chars, word_mask):
         chars = tf.cast(chars, "int32")
         word_mask = tf.cast(word_mask, "bool")
@@ -149,10 +183,10 @@ class CharEncoder(keras.layers.Layer):
             if self.unique_words:
                 # Each distinct character row is encoded once (a batch repeats "the", ",", ...).
                 unique = tf.raw_ops.UniqueV2(x=real_chars, axis=tf.zeros([1], tf.int64))
-                encoded = self._encode_words(unique.y)  # [num_unique, output_dim]
+                encoded = self._encode_real(unique.y)  # [num_unique, output_dim]
                 encoded = tf.gather(encoded, unique.idx)  # [num_real, output_dim]
             else:
-                encoded = self._encode_words(real_chars)  # [num_real, output_dim]
+                encoded = self._encode_real(real_chars)  # [num_real, output_dim]
             indices = tf.where(flat_mask)  # [num_real, 1] int64
             flat = tf.scatter_nd(
                 indices,
@@ -184,6 +218,7 @@ class CharEncoder(keras.layers.Layer):
                 "kernel_size": self.kernel_size,
                 "skip_padding": self.skip_padding,
                 "unique_words": self.unique_words,
+                "length_groups": self.length_groups,
                 "implementation": self.implementation,
             }
         )

@@ -224,6 +224,29 @@ def test_char_encoder_unique_words_gives_same_vectors_and_gradients(encoder):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize(("lengths", "groups"), [([5, 2, 4], 4), ([5, 2, 4], 3), ([1], 4)])
+def test_char_encoder_length_groups_give_same_vectors_and_gradients(lengths, groups):
+    # Words of 1..9 characters; one sentence of one word leaves groups empty.
+    features, _ = make_batch(lengths, word_length=9, seed=11)
+    word_mask = features["words"] != 0
+    results = []
+    for length_groups in (groups, 1):
+        keras.utils.set_random_seed(0)
+        layer = CharEncoder(NUM_CHARS, encoder="lstm", dim=4, units=3, length_groups=length_groups)
+        with tf.GradientTape() as tape:
+            out = layer(features["chars"], word_mask)
+            loss = tf.reduce_sum(out * tf.random.stateless_normal(tf.shape(out), [3, 4]))
+        grads = tape.gradient(loss, layer.trainable_weights)
+        results.append((out.numpy(), [tf.convert_to_tensor(g).numpy() for g in grads]))
+    (out_g, grads_g), (out_1, grads_1) = results
+    np.testing.assert_allclose(out_g, out_1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(out_g[~word_mask], 0.0)
+    assert np.abs(out_g[word_mask]).min() > 0.0
+    for got, want in zip(grads_g, grads_1, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert CharEncoder.from_config(layer.get_config()).length_groups == 1
+
+
 # --- training ----------------------------------------------------------------------------------
 
 
