@@ -54,8 +54,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Train-loss TensorBoard scalars every this many steps.
-LOSS_SUMMARY_EVERY = 20
+# Steps between two host reads of the running totals: the progress bar, the train-loss
+# TensorBoard scalar (mean over those steps) and the NaN check. Between reads a step costs no
+# read-back: the step counter and the totals are updated in the step's own graph.
+READ_EVERY = 20
 
 
 class TrainingDivergedError(NerCrfError):
@@ -288,7 +290,16 @@ class _Trainer:
     # === Steps ===
 
     def _make_train_step(self, element_spec: Any) -> Any:
-        return make_train_step(
+        """The train step plus its bookkeeping, in one graph: returns nothing to read.
+
+        Each call adds 1 to ``state.step`` and to ``self.epoch_steps``, adds the step's
+        ``(nll_sum, tokens, sentences)`` to ``self.epoch_totals`` and records the epoch step and
+        value of the first non-finite loss in ``self.first_bad`` (step 0 = none). ``_run_epoch``
+        resets them and reads them every ``READ_EVERY`` steps.
+        """
+        import tensorflow as tf
+
+        step = make_train_step(
             self.strategy,
             self.model,
             self.optimizer,
@@ -297,6 +308,26 @@ class _Trainer:
             mixed_precision=self.mixed,
             jit_compile=bool(self.cfg.training.jit_compile),
         )
+        global_step = self.state.step
+        totals = self.epoch_totals = tf.Variable(tf.zeros([3], tf.float64), trainable=False)
+        epoch_steps = self.epoch_steps = tf.Variable(0, dtype=tf.int64, trainable=False)
+        bad_step = tf.Variable(0, dtype=tf.int64, trainable=False)  # [] epoch step
+        bad_value = tf.Variable(0.0, dtype=tf.float32, trainable=False)  # [] its nll_sum
+        self.first_bad = (bad_step, bad_value)
+
+        @tf.function(input_signature=[element_spec])
+        def counted_step(batch):
+            nll_sum, tokens, sentences = step(batch)  # [] each, summed over replicas
+            global_step.assign_add(1)
+            count = epoch_steps.assign_add(1)
+            first = tf.logical_and(
+                tf.equal(bad_step, 0), tf.logical_not(tf.math.is_finite(nll_sum))
+            )
+            bad_step.assign(tf.where(first, count, bad_step))
+            bad_value.assign(tf.where(first, nll_sum, bad_value))
+            totals.assign_add(tf.cast(tf.stack([nll_sum, tokens, sentences]), tf.float64))
+
+        return counted_step
 
     def _make_predictor(self) -> Predictor:
         """The model as ``evaluate`` and ``predict`` run it (Viterbi tags follow the training
@@ -553,12 +584,10 @@ class _Trainer:
         return self._evaluate(self.dev_sentences)
 
     def _run_epoch(self, epoch: int, dataset: Any, train_step: Any, summaries: Any) -> dict:
-        import numpy as np
-
-        total_nll = 0.0
-        total_tokens = 0.0
-        total_sentences = 0.0
-        steps = 0
+        self.epoch_totals.assign(self.epoch_totals * 0.0)
+        self.epoch_steps.assign(0)
+        self.first_bad[0].assign(0)
+        first_step = int(self.state.step.numpy())
         bar = None
         if self.progress:
             from tqdm import tqdm
@@ -571,29 +600,36 @@ class _Trainer:
                 leave=False,
                 dynamic_ncols=True,
             )
+        last = {"steps": 0, "nll": 0.0, "sentences": 0.0}  # at the previous read
+
+        def read(steps: int) -> tuple[float, float, float]:
+            """Reads the totals (one sync with the device), checks them, shows progress."""
+            bad_step, bad_value = (int(self.first_bad[0].numpy()), float(self.first_bad[1].numpy()))
+            if bad_step:
+                self._diverged(epoch, bad_step, bad_value)
+            nll, tokens, sentences = (float(x) for x in self.epoch_totals.numpy())
+            if steps > last["steps"] and (first_step + steps) % READ_EVERY == 0:
+                recent = (nll - last["nll"]) / max(sentences - last["sentences"], 1.0)
+                summaries.scalars(first_step + steps, {"train/loss": recent})
+            if bar is not None:
+                bar.update(steps - last["steps"])
+                bar.set_postfix(
+                    loss=f"{nll / max(sentences, 1.0):.3f}",
+                    tok_s=f"{tokens / max(time.perf_counter() - start, 1e-9):.0f}",
+                    refresh=False,
+                )
+            last.update(steps=steps, nll=nll, sentences=sentences)
+            return nll, tokens, sentences
+
+        steps = 0
         start = time.perf_counter()
         try:
             for batch in dataset:
-                nll_sum, tokens, sentences = train_step(batch)
-                nll_sum = float(nll_sum.numpy())
+                train_step(batch)
                 steps += 1
-                self.state.step.assign_add(1)
-                if not np.isfinite(nll_sum):
-                    self._diverged(epoch, steps, nll_sum)
-                total_nll += nll_sum
-                total_tokens += float(tokens.numpy())
-                total_sentences += float(sentences.numpy())
-                step = int(self.state.step.numpy())
-                if step % LOSS_SUMMARY_EVERY == 0:
-                    summaries.scalars(step, {"train/loss": nll_sum / max(float(sentences), 1.0)})
-                if bar is not None:
-                    elapsed = time.perf_counter() - start
-                    bar.update(1)
-                    bar.set_postfix(
-                        loss=f"{total_nll / max(total_sentences, 1.0):.3f}",
-                        tok_s=f"{total_tokens / max(elapsed, 1e-9):.0f}",
-                        refresh=False,
-                    )
+                if (first_step + steps) % READ_EVERY == 0:
+                    read(steps)
+            total_nll, total_tokens, total_sentences = read(steps)
         finally:
             if bar is not None:
                 bar.refresh()  # show the final loss and speed even on very short epochs

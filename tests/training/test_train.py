@@ -128,16 +128,16 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch) ->
     from ner_crf.training import trainer as trainer_module
 
     real = trainer_module.make_train_step
-    calls = {"n": 0}
 
     def poisoned(*args, **kwargs):
         step = real(*args, **kwargs)
+        calls = tf.Variable(0)  # counts in the graph too: the trainer calls this inside its own
 
         def wrapped(batch):
             nll, tokens, sentences = step(batch)
-            calls["n"] += 1
-            if calls["n"] > 16:  # epoch 1 has 12 steps: poison the 5th step of epoch 2
-                nll = tf.constant(float("nan"))
+            count = calls.assign_add(1)
+            # Epoch 1 has 12 steps: poison from the 5th step of epoch 2 on.
+            nll = tf.where(count > 16, tf.constant(float("nan")), nll)
             return nll, tokens, sentences
 
         return wrapped
