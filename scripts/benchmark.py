@@ -12,6 +12,17 @@ Example::
 
 Each seed trains in a fresh subprocess (so peak RSS and TensorFlow state are per run). The data
 files stay where they are (``../shared/data/conll2003/...`` by default); nothing is copied.
+
+Side by side with the PyTorch peer (``--peer torch``): the Lample et al. BiLSTM-CRF in PyTorch +
+pytorch-crf from the peer harness in ``../shared/bench`` (``--bench-dir``; its worker runs in the
+harness's torch venv, see its README) trains on the same files. Each round, in an order that
+rotates, the peer trains ``--epochs`` more epochs and ner-crf trains ``--epochs`` epochs in a
+fresh subprocess; the speed-up of a round is the peer's median s/epoch over ner-crf's median
+s/epoch of epochs 2+ (epoch 1 traces the step). Printed: one row per system with s/epoch,
+train tokens/s, the median speed-up over rounds, peak RSS and dev F1 (strict, seqeval; the peer's
+after all its epochs, ner-crf's after ``--epochs``)::
+
+    /work/cpu bench scripts/benchmark.py --peer torch --epochs 5 --rounds 2
 """
 
 from __future__ import annotations
@@ -49,7 +60,7 @@ def _one_run(args: argparse.Namespace, seed: int, out_dir: Path) -> dict:
     start = time.perf_counter()
     result = train(cfg, progress=False)
     wall = time.perf_counter() - start
-    decode = _decode_speed(out_dir, cfg) if cfg.data.dev else None
+    decode = _decode_speed(out_dir, cfg) if cfg.data.dev and not args.no_decode else None
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     return {
         "seed": seed,
@@ -98,6 +109,118 @@ def _latest_checkpoint(run_dir: Path) -> Path:
     return run_dir / "checkpoints" / pointer["checkpoint"]
 
 
+def _child_run(args: argparse.Namespace, seed: int, out_dir: Path, decode: bool = True):
+    """Trains in a fresh subprocess; its measurements, or None (reported) if it failed."""
+    child = [sys.executable, __file__, "--config", args.config, "--epochs", str(args.epochs)]
+    for item in args.set:
+        child += ["--set", item]
+    if not decode:
+        child.append("--no-decode")
+    child += ["--_child", f"{seed}:{out_dir}"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run(child, stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    if done.returncode != 0:
+        print(f"seed {seed}: training failed (exit {done.returncode})", file=sys.stderr)
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _side_by_side(args: argparse.Namespace) -> int:
+    """ner-crf and the peer alternated round by round; prints one comparison table."""
+    bench = Path(args.bench_dir).resolve()
+    sys.path.insert(0, str(bench))
+    import benchlib  # the harness's worker protocol (run from there, not copied)
+    import run_e2e
+
+    os.chdir(REPO)  # the config's data paths are relative to the repository root
+    from ner_crf.config import load_config
+
+    cfg = load_config(args.config, args.set)
+    train, dev = str(Path(cfg.data.train).resolve()), str(Path(cfg.data.dev).resolve())
+    gold = [tags for _, tags in run_e2e.conll.read_conll(dev)]
+    peer_rows: list[dict] = []
+    ours: list[dict] = []
+    ratios: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="ner-crf-bench-") as tmp:
+        argv = [
+            benchlib.venv_python(args.peer),
+            str(bench / "e2e_peer.py"),
+            "--peer",
+            args.peer,
+            "--threads",
+            str(os.cpu_count()),
+        ]
+        worker = benchlib.Worker(args.peer, argv, str(Path(tmp) / "peer.log"))
+        try:
+            worker.call("load", train=train, dev=dev, seed=1, batch_size=32, lr=1e-3, clip=5.0)
+            for round_ in range(args.rounds):
+                round_peer: list[float] = []
+                round_ours: list[float] = []
+                for who in benchlib.rotated(["peer", "ner-crf"], round_):
+                    if who == "peer":
+                        for _ in range(args.epochs):
+                            row = worker.call("epoch", epoch=len(peer_rows) + 1, pool_batches=50)
+                            peer_rows.append(row)
+                            round_peer.append(row["secs"])
+                            print(
+                                f"round {round_ + 1} {args.peer} epoch {len(peer_rows)}: "
+                                f"{row['secs']:.1f} s",
+                                file=sys.stderr,
+                                flush=True,
+                            )
+                    else:
+                        run = _child_run(args, round_ + 1, Path(tmp) / f"r{round_}", False)
+                        if run is None:
+                            return 1
+                        ours.append(run)
+                        round_ours += [e["seconds"] for e in run["epochs"][1:]]
+                        times = " ".join(f"{e['seconds']:.1f}" for e in run["epochs"])
+                        print(
+                            f"round {round_ + 1} ner-crf epochs: {times} s",
+                            file=sys.stderr,
+                            flush=True,
+                        )
+                ratios.append(statistics.median(round_peer) / statistics.median(round_ours))
+            peer_dev = run_e2e.evaluate(worker, gold)
+            peer_info = worker.call("info")
+        finally:
+            worker.close()
+
+    tokens = peer_rows[0]["tokens"]
+    peer_secs = statistics.median(r["secs"] for r in peer_rows)
+    our_epochs = [e for run in ours for e in run["epochs"][1:]]
+    our_secs = statistics.median(e["seconds"] for e in our_epochs)
+    our_tok = statistics.median(e["tokens_per_second"] for e in our_epochs)
+    our_f1 = [100 * (run["epochs"][-1].get("dev_f1") or 0) for run in ours]
+    print(
+        f"{args.config} {' '.join(args.set)}; {tokens} train tokens; {args.rounds} rounds of "
+        f"{args.epochs} epochs each, alternated; {os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()[0]:.2f}"
+    )
+    header = ("system", "s/epoch", "train tok/s", "speed-up", "peak RSS GiB", "dev F1")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    print(
+        f"| {args.peer} (peer, {len(peer_rows)} epochs) | {peer_secs:.2f} | "
+        f"{tokens / peer_secs:.0f} | 1.00 | {peer_info['peak_rss_mib'] / 1024:.2f} | "
+        f"{100 * peer_dev['f1_strict']:.2f} (after {len(peer_rows)} epochs) |"
+    )
+    print(
+        f"| ner-crf ({len(ours)} x {args.epochs} epochs, epochs 2+) | {our_secs:.2f} | "
+        f"{our_tok:.0f} | {statistics.median(ratios):.2f} "
+        f"({', '.join(f'{r:.2f}' for r in ratios)}) | "
+        f"{max(run['peak_rss_gib'] for run in ours):.2f} | "
+        f"{', '.join(f'{f:.2f}' for f in our_f1)} (after {args.epochs} epochs) |"
+    )
+    print(f"per-epoch s, {args.peer}: " + " ".join(f"{r['secs']:.1f}" for r in peer_rows))
+    for i, run in enumerate(ours, 1):
+        print(
+            f"per-epoch s, ner-crf round {i}: "
+            + " ".join(f"{e['seconds']:.1f}" for e in run["epochs"])
+        )
+    return 0
+
+
 def _stats(values: list[float]) -> str:
     values = [v for v in values if v is not None]
     if not values:
@@ -114,6 +237,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=1, help="number of seeds (1, 2, ...)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--json", action="store_true", help="also print the raw results as JSON")
+    parser.add_argument("--peer", choices=["torch"], help="train side by side with this peer")
+    parser.add_argument("--rounds", type=int, default=2, help="with --peer: alternated rounds")
+    parser.add_argument(
+        "--bench-dir",
+        default=str(REPO.parent / "shared" / "bench"),
+        help="the peer harness (with --peer)",
+    )
+    parser.add_argument("--no-decode", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--_child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -122,26 +253,15 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(_one_run(args, int(seed), Path(out_dir))))
         return 0
 
+    if args.peer:
+        return _side_by_side(args)
     runs = []
     with tempfile.TemporaryDirectory(prefix="ner-crf-bench-") as tmp:
         for seed in range(1, args.seeds + 1):
-            child = [
-                sys.executable,
-                __file__,
-                "--config",
-                args.config,
-                "--epochs",
-                str(args.epochs),
-            ]
-            for item in args.set:
-                child += ["--set", item]
-            child += ["--_child", f"{seed}:{Path(tmp) / f'seed{seed}'}"]
-            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-            done = subprocess.run(child, stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
-            if done.returncode != 0:
-                print(f"seed {seed}: training failed (exit {done.returncode})", file=sys.stderr)
-                return done.returncode
-            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            run = _child_run(args, seed, Path(tmp) / f"seed{seed}")
+            if run is None:
+                return 1
+            runs.append(run)
 
     print(f"config {args.config} {' '.join(args.set)}; {args.epochs} epochs, {len(runs)} seed(s)")
     print(f"{'seed':>4} {'epoch':>5} {'s/epoch':>8} {'train tok/s':>11} {'dev F1':>7}")
