@@ -169,7 +169,9 @@ def _side_by_side(args: argparse.Namespace) -> int:
                                 flush=True,
                             )
                     else:
-                        run = _child_run(args, round_ + 1, Path(tmp) / f"r{round_}", False)
+                        last = round_ == args.rounds - 1 and args.keep_run
+                        out_dir = Path(args.keep_run) if last else Path(tmp) / f"r{round_}"
+                        run = _child_run(args, round_ + 1, out_dir, False)
                         if run is None:
                             return 1
                         ours.append(run)
@@ -218,6 +220,10 @@ def _side_by_side(args: argparse.Namespace) -> int:
             f"per-epoch s, ner-crf round {i}: "
             + " ".join(f"{e['seconds']:.1f}" for e in run["epochs"])
         )
+        print(
+            f"per-epoch dev F1, ner-crf round {i}: "
+            + " ".join(f"{100 * (e.get('dev_f1') or 0):.2f}" for e in run["epochs"])
+        )
     return 0
 
 
@@ -243,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
         "--bench-dir",
         default=str(REPO.parent / "shared" / "bench"),
         help="the peer harness (with --peer)",
+    )
+    parser.add_argument(
+        "--keep-run", metavar="DIR", help="with --peer: keep ner-crf's last run directory here"
     )
     parser.add_argument("--no-decode", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--_child", help=argparse.SUPPRESS)

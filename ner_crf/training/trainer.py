@@ -131,6 +131,7 @@ def train(
 
     from ner_crf.training.strategy import make_strategy, worker_info
 
+    _set_cpu_threads()
     strategy = make_strategy(cfg.training)  # before any other TensorFlow work
     worker = worker_info(strategy)
     scratch = None
@@ -148,6 +149,30 @@ def train(
             shutil.rmtree(scratch, ignore_errors=True)
     result.run_dir = run_dir
     return result
+
+
+def _set_cpu_threads() -> None:
+    """One intra-op thread per 4 CPUs (at least 1) for training on CPU, unless chosen elsewhere.
+
+    The model's ops are small (batch 32, 100 LSTM units): splitting one op across threads costs
+    more than it gains, while TensorFlow's inter-op pool runs independent ops (the two LSTM
+    directions, the character and word branches) side by side. Measured on 2 cores
+    (scripts/profile_train_step.py): 18.2 ms per step with 1 intra-op thread against 22.7 ms
+    with TensorFlow's default (one per CPU). Left alone when ``TF_NUM_INTRAOP_THREADS`` is set,
+    a GPU is visible, or TensorFlow already runs in this process (the setting is then fixed).
+    """
+    import os
+
+    import tensorflow as tf
+
+    if os.environ.get("TF_NUM_INTRAOP_THREADS") or tf.config.list_physical_devices("GPU"):
+        return
+    if tf.config.threading.get_intra_op_parallelism_threads():
+        return  # set by the caller
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(max(1, (os.cpu_count() or 1) // 4))
+    except RuntimeError:
+        logger.debug("TensorFlow is already initialised: intra-op threads left as they are")
 
 
 class _Trainer:
