@@ -45,10 +45,11 @@ class CharEncoder(keras.layers.Layer):
         skip_padding: Encode only the real words (see above).
         unique_words: With ``skip_padding``, encode each distinct character sequence of the
             batch once and copy the vectors to its occurrences (same values, less work).
-        length_groups: With ``skip_padding`` and ``encoder="lstm"``, sort the words by length and
-            run the BiLSTM on this many groups of equal size, each only as many steps as its
-            longest word (same values; the fused LSTM runs every row to the longest one, so one
-            long word made the whole batch pay for its length). 1 = one group.
+        length_groups: With ``skip_padding``, ``encoder="lstm"`` and the fused LSTM, sort the
+            words by length and run the BiLSTM on this many groups of equal size, each only as
+            many steps as its longest word (same values; the fused LSTM runs every row to the
+            longest one, so one long word made the whole batch pay for its length). 1 = one
+            group.
         implementation: How the character BiLSTM runs (`FusedBiLSTM`): ``auto``, ``fused`` or
             ``keras``. Its weights are those of ``Bidirectional(LSTM(units))`` in every case.
         **kwargs: Passed to ``keras.layers.Layer``.
@@ -150,7 +151,13 @@ class CharEncoder(keras.layers.Layer):
 
     def _encode_real(self, chars: tf.Tensor) -> tf.Tensor:
         """Encodes real words [num_words, word_length] (no padding rows) -> [num_words, out]."""
-        if self.encoder == "lstm" and self.length_groups > 1:
+        # Only the fused LSTM runs every row to the longest one (and takes empty groups; the
+        # Keras LSTM refuses zero rows).
+        if (
+            self.encoder == "lstm"
+            and self.length_groups > 1
+            and self.char_rnn.resolved_implementation() == "fused"
+        ):
             return self._encode_by_length(chars)
         return self._encode_words(chars)
 
