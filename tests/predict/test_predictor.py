@@ -66,3 +66,21 @@ def test_entity_scores_match_brute_force(loaded):
     for (first, end_, label), probability in expected.items():
         got = math.exp(entity_log_prob(tables, run.tag_names, run.scheme, first, end_, label))
         assert got == pytest.approx(probability, rel=1e-3, abs=1e-6), (first, end_, label)
+
+
+def test_plain_graphs_predict_what_xla_cores_predict(loaded):
+    """``xla=False`` (one-shot commands) gives the trainer's (``xla=True``) tags and scores."""
+    from ner_crf.predict import Predictor
+
+    sentences = [
+        ["John", "Smith", "visited", "Ostrava", "and", "Paris", "."],
+        ["Acme", "staff", "met", "in", "Dunmere"],
+        ["OK"],
+    ]
+    fast, plain = Predictor(loaded, n_best=2), Predictor(loaded, xla=False, n_best=2)
+    for got, want in zip(plain.predict(sentences), fast.predict(sentences), strict=True):
+        assert got.tags == want.tags
+        assert [e[:3] for e in got.entities] == [e[:3] for e in want.entities]
+        for (*_, p_got), (*_, p_want) in zip(got.entities, want.entities, strict=True):
+            assert p_got == pytest.approx(p_want, rel=1e-6)
+    assert any(result.entities for result in fast.predict(sentences))
