@@ -175,7 +175,12 @@ class CharEncoder(keras.layers.Layer):
             rows = order[num_words * k // groups : num_words * (k + 1) // groups]  # [n_k]
             # At least one column, so that an empty group keeps a valid shape.
             width = tf.reduce_max(tf.concat([tf.gather(lengths, rows), [1]], 0))  # []
-            encoded.append(self._encode_words(tf.gather(chars, rows)[:, :width]))  # [n_k, out]
+            # The fused LSTM is slower on an odd number of rows when its input and cell sizes
+            # are odd too (TF warns; 25 and 25 here): an odd group gets a copy of its first row.
+            count = tf.shape(rows)[0]
+            padded = tf.concat([rows, rows[: count % 2]], axis=0)  # [n_k rounded up to even]
+            out = self._encode_words(tf.gather(chars, padded)[:, :width])
+            encoded.append(out[:count])  # [n_k, output_dim]
         sorted_encoded = tf.concat(encoded, axis=0)  # [num_words, output_dim] sorted order
         return tf.gather(sorted_encoded, tf.math.invert_permutation(order))
 
