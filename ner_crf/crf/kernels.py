@@ -120,6 +120,13 @@ class Crf:
         return tf.sequence_mask(self.lengths, tf.shape(self.inputs)[1])  # [B, T] bool
 
 
+def transpose_ints(x: tf.Tensor, perm=None) -> tf.Tensor:
+    """``tf.transpose`` of an int32 tensor through int64: TF 2.21's oneDNN prints an error line
+    (``oneDNN supports DT_INT32 only on platforms with AVX-512``) for int32 / bool transposes
+    outside XLA."""
+    return tf.cast(tf.transpose(tf.cast(x, tf.int64), perm), x.dtype)
+
+
 def _static_or_dynamic(x: tf.Tensor, axis: int):
     dim = x.shape[axis]
     return dim if dim is not None else tf.shape(x)[axis]
@@ -439,7 +446,7 @@ def viterbi(crf: Crf) -> tuple[tf.Tensor, tf.Tensor]:
     _, first_tag, out = tf.while_loop(
         lambda t, *_: t >= 1, back, (n - 1, last_tag, out), maximum_iterations=n
     )
-    tags = tf.transpose(out.write(0, first_tag).stack())  # [B, T]
+    tags = transpose_ints(out.write(0, first_tag).stack())  # [B, T]
     tags = tf.where(crf.seq_mask(), tags, tf.zeros_like(tags))
     best_score = tf.where(lengths > 0, best_score, tf.zeros_like(best_score))
     return tags, tf.cast(best_score, tf.float32) if crf.dtype != tf.float64 else best_score
@@ -496,7 +503,7 @@ def viterbi_nbest(crf: Crf, k: int) -> tuple[tf.Tensor, tf.Tensor]:
 
     out = tf.TensorArray(tf.int32, size=n)
     _, _, out = tf.while_loop(lambda t, *_: t >= 0, back, (n - 1, flat, out), maximum_iterations=n)
-    tags = tf.transpose(out.stack(), [1, 2, 0])  # [B, k, T]
+    tags = transpose_ints(out.stack(), [1, 2, 0])  # [B, k, T]
     exists = scores > neg_inf  # [B, k]
     keep = tf.logical_and(crf.seq_mask()[:, tf.newaxis, :], exists[:, :, tf.newaxis])
     tags = tf.where(keep, tags, tf.zeros_like(tags))  # [B, k, T]

@@ -734,7 +734,7 @@ def crf_decode_forward(inputs, state, transition_params, sequence_lengths):
     _, score, ta = tf.while_loop(
         lambda t, *_: t < n, body, (tf.constant(0), state, ta), maximum_iterations=n
     )
-    backpointers = tf.transpose(ta.stack(), [1, 0, 2])  # [B, N, K]
+    backpointers = kernels.transpose_ints(ta.stack(), [1, 0, 2])  # [B, N, K]
     return tf.ensure_shape(backpointers, inputs.shape), score
 
 
@@ -749,14 +749,14 @@ def crf_decode_backward(inputs, state):
     Returns:
         A [batch_size, num_steps, 1] int32 tensor: the tag reached after each step.
     """
-    backs = tf.transpose(tf.cast(inputs, tf.int32), [1, 0, 2])  # [N, B, K]
+    backs = kernels.transpose_ints(tf.cast(inputs, tf.int32), [1, 0, 2])  # [N, B, K]
     start = tf.cast(state, tf.int32)[:, 0]  # [B]
 
     def step(tag, back):
         return tf.gather(back, tag, batch_dims=1)  # [B]
 
     tags = tf.scan(step, backs, initializer=start)  # [N, B]
-    return tf.transpose(tags)[:, :, tf.newaxis]  # [B, N, 1]
+    return kernels.transpose_ints(tags)[:, :, tf.newaxis]  # [B, N, 1]
 
 
 @_takes_extras
