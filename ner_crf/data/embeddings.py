@@ -645,8 +645,12 @@ class _ExtraRows:
         """Returns the float32 ``[len(words), dim]`` matrix; checks every value is finite."""
         if not self._chunks:
             return np.zeros((0, dim), dtype=np.float32)
-        self._chunks[-1] = self._chunks[-1][: self._row]
-        matrix = np.concatenate(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
+        rows = (len(self._chunks) - 1) * self._ROWS + self._row
+        matrix = np.empty((rows, dim), dtype=np.float32)  # [rows, dim]
+        for i in range(len(self._chunks)):  # chunk by chunk: never two copies of the whole
+            chunk = self._chunks[i][: rows - i * self._ROWS]
+            matrix[i * self._ROWS : i * self._ROWS + len(chunk)] = chunk
+            self._chunks[i] = None  # type: ignore[call-overload]  # release it now
         self._chunks = []
         finite = np.isfinite(matrix).all(axis=1)  # [rows]
         if not finite.all():
