@@ -82,14 +82,15 @@ def main(
 _VERBOSE = False
 
 
-def _start_tensorflow() -> None:
+def _start_tensorflow(before_first_op: Any = None) -> None:
     """Imports TensorFlow for a command; its C++ start-up lines are dropped unless --verbose.
 
-    Called by every command that uses TensorFlow before it imports the modules that need it.
+    Called by every command that uses TensorFlow before it imports the modules that need it;
+    ``before_first_op(tf)`` makes settings TensorFlow takes only before its runtime starts.
     """
     from ner_crf._tf_quiet import import_tensorflow
 
-    import_tensorflow(quiet=not _VERBOSE)
+    import_tensorflow(quiet=not _VERBOSE, before_first_op=before_first_op)
 
 
 @contextlib.contextmanager
@@ -138,7 +139,8 @@ def _load_tagger(model_dir: Path, **options: Any) -> tuple[Any, str, int]:
     from ner_crf.predict import Predictor
 
     run = _load_run(model_dir)
-    tagger = Predictor(run, **options)
+    # No XLA compiles for a one-shot command: they cost more than they save on a file.
+    tagger = Predictor(run, xla=False, **options)
     return tagger, run.config.evaluation.mode, run.config.data.tag_column
 
 
@@ -210,7 +212,9 @@ def train(
         check_paths(cfg, config_path=config)
         if force:
             _remove_run_dir(output_dir if output_dir is not None else cfg.output.dir)
-        _start_tensorflow()
+        from ner_crf.training.trainer import set_cpu_threads
+
+        _start_tensorflow(before_first_op=set_cpu_threads)
         from ner_crf.training.trainer import train as run_training
 
         result = run_training(
@@ -378,7 +382,7 @@ def predict(
             for written, document in enumerate(tagged, start=1):
                 text = format_document(document, output_format, n_best=n_best > 0)
                 out.write(text.encode("utf-8"))
-                if written % batch_size == 0:
+                if written == 1 or written % batch_size == 0:  # the first line goes out at once
                     out.flush()
             out.flush()
         except BrokenPipeError:
