@@ -106,7 +106,7 @@ def main() -> None:
     run = load_run(args.model)
     t_load = time.perf_counter() - start
     start = time.perf_counter()
-    predictor = Predictor(run, batch_size=args.batch_size)
+    predictor = Predictor(run, xla=False, batch_size=args.batch_size)  # as `ner-crf predict`
     t_predictor = time.perf_counter() - start
     scores = args.format == "jsonl"
     lines = [("bench", i + 1, text) for i, text in enumerate(texts)]
