@@ -20,7 +20,7 @@ from typing import Any
 import typer
 
 from ner_crf import __version__
-from ner_crf.errors import NerCrfError, require_file
+from ner_crf.errors import NerCrfError, require_file, require_new_output
 from ner_crf.predict import DEFAULT_BATCH_SIZE
 from ner_crf.predict.formats import FORMATS
 
@@ -142,11 +142,6 @@ def _load_tagger(model_dir: Path, **options: Any) -> tuple[Any, str, int]:
     # No XLA compiles for a one-shot command: they cost more than they save on a file.
     tagger = Predictor(run, xla=False, **options)
     return tagger, run.config.evaluation.mode, run.config.data.tag_column
-
-
-def _check_output_parent(path: Path) -> None:
-    if not path.parent.is_dir():
-        raise NerCrfError(f"cannot write {path}: directory {path.parent} does not exist")
 
 
 # --------------------------------------------------------------------------------------------
@@ -273,7 +268,7 @@ def evaluate(
     """
     with handle_errors():
         if predictions is not None:
-            _check_output_parent(predictions)
+            require_new_output(predictions, overwrite=True)
         for file in files:  # fail before loading TensorFlow
             require_file(file)
         from ner_crf.evaluation import resolve_mode
@@ -430,9 +425,7 @@ def export(
       ner-crf export --model runs/default exported/onnx --format onnx
     """
     with handle_errors():
-        if output.exists() and not force:
-            raise NerCrfError(f"{output} already exists; choose another path or pass --force")
-        _check_output_parent(output)
+        require_new_output(output, overwrite=force)
         if export_format == "onnx":
             from ner_crf.onnx import require_onnx
 
@@ -467,7 +460,7 @@ def info(
         from ner_crf.info import format_info, heatmap_png, keras_file_info, run_info
 
         if plot is not None:
-            _check_output_parent(plot)
+            require_new_output(plot, overwrite=True)
         if model.suffix == ".keras" and not model.is_dir():  # a saved model file, not a run
             _start_tensorflow()
             details = keras_file_info(model)
@@ -512,7 +505,7 @@ def init_config(
             raise NerCrfError(f"{output} already exists; pass --force to overwrite it")
         if output.exists() and not output.is_file():
             raise NerCrfError(f"{output} is not a regular file")
-        _check_output_parent(output)
+        require_new_output(output, overwrite=True)
         from ner_crf.model.run_dir import atomic_write_text
 
         atomic_write_text(output, text)

@@ -80,3 +80,21 @@ def require_file(path: str | Path, *, what: str = "file", where: str | None = No
     if where is None:
         raise DataError(problem, path=path)
     raise DataError(f"{where}: {problem}: {path}")
+
+
+def require_new_output(path: str | Path, *, overwrite: bool = False) -> Path:
+    """Checks that ``path`` can be written: its parent is a directory, and it does not exist yet
+    (or ``overwrite``): the one output-path check of ner-crf.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        NerCrfError: ``path`` exists (without ``overwrite``) or its parent is not a directory.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise NerCrfError(f"{path} already exists; choose another path or pass --force")
+    if not path.parent.is_dir():
+        raise NerCrfError(f"cannot write {path}: directory {path.parent} does not exist")
+    return path

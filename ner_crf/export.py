@@ -44,7 +44,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ner_crf.errors import ModelError, NerCrfError
+from ner_crf.errors import ModelError, NerCrfError, require_new_output
 
 logger = logging.getLogger(__name__)
 
@@ -120,11 +120,7 @@ def export_saved_model(run: Any, output: str | Path, *, overwrite: bool = False)
 
     from ner_crf.data.vocab import PAD, UNK
 
-    output = Path(output)
-    if output.exists() and not overwrite:
-        raise NerCrfError(f"{output} already exists; choose another path or pass --force")
-    if not output.parent.is_dir():
-        raise NerCrfError(f"cannot write {output}: directory {output.parent} does not exist")
+    output = require_new_output(output, overwrite=overwrite)
 
     model = run.model
     cfg = run.config

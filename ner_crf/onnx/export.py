@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ner_crf.errors import ModelError, NerCrfError
+from ner_crf.errors import ModelError, require_new_output
 
 logger = logging.getLogger(__name__)
 
@@ -160,11 +160,7 @@ def export_onnx(run: Any, output: str | Path, *, overwrite: bool = False) -> Pat
     require_onnx(export=True)
     from ner_crf.onnx.graph import INPUTS, OPSET, OUTPUTS, build_graph
 
-    output = Path(output)
-    if output.exists() and not overwrite:
-        raise NerCrfError(f"{output} already exists; choose another path or pass --force")
-    if not output.parent.is_dir():
-        raise NerCrfError(f"cannot write {output}: directory {output.parent} does not exist")
+    output = require_new_output(output, overwrite=overwrite)
 
     model = run.model
     cfg = run.config
