@@ -133,7 +133,9 @@ def test_crf_followed_by_layers_through_fit_evaluate_predict_and_keras_file(tmp_
     infer_out = model(x, training=False)["crf"].numpy()
     np.testing.assert_allclose(train_out, infer_out, rtol=1e-6)
     mask = x != 0
-    np.testing.assert_allclose(infer_out.sum(-1)[mask], 1.0, rtol=1e-5)
+    # float32 forward-backward: rows sum to 1 within accumulated rounding (1.5e-5 was seen with
+    # multi-threaded reductions).
+    np.testing.assert_allclose(infer_out.sum(-1)[mask], 1.0, rtol=1e-4)
     assert (infer_out[~mask] == 0).all()
     # The combined loss evaluate reports = CRF mean NLL + binary cross-entropy.
     result = model.evaluate(x, targets, batch_size=N, verbose=0, return_dict=True)
