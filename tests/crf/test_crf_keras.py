@@ -110,7 +110,7 @@ def _marginals_model():
     crf = CRF(K, output_mode="marginals", name="crf")
     marginals = crf(keras.layers.Dense(K)(hidden))
     # A later layer reads the marginals: here a per-sentence "has tag 2" classifier.
-    pooled = keras.layers.GlobalMaxPooling1D()(marginals)
+    pooled = keras.layers.GlobalAveragePooling1D()(marginals)  # masked mean over real tokens
     head = keras.layers.Dense(1, activation="sigmoid", name="head")(pooled)
     return keras.Model(words, {"crf": marginals, "head": head}), crf
 
