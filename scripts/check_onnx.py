@@ -94,16 +94,10 @@ def _marginal_diff(run, onnx_tagger, token_lists, batch: int = 128) -> tuple[flo
 
     from ner_crf.crf import crf_marginals
     from ner_crf.onnx.runtime import pad_batch
+    from ner_crf.predict.predictor import float64_crf_arguments
 
     params = run.model.crf.numpy_parameters()
-    kwargs = {
-        "start_transitions": tf.constant(params["start"], tf.float64),
-        "end_transitions": tf.constant(params["end"], tf.float64),
-        "transition_mask": tf.constant(params["transition_mask"]),
-        "start_mask": tf.constant(params["start_mask"]),
-        "end_mask": tf.constant(params["end_mask"]),
-    }
-    trans = tf.constant(params["transitions"], tf.float64)
+    trans, kwargs = float64_crf_arguments(params)
     sentences = [[t.text for t in tokens] for tokens in token_lists if tokens]
     worst64 = worst32 = 0.0
     for first in range(0, len(sentences), batch):

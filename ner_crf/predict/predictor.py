@@ -48,14 +48,7 @@ class Predictor(Tagger):
         # Forward-backward in float64: entity probabilities are differences of log-scores that
         # grow with the sentence (log Z ~ 1e4 at 2,000 tokens); in float32 rounding alone moved
         # them by up to 0.07 there (1e-3 on CoNLL-2003 dev).
-        fb_kwargs = {
-            "start_transitions": tf.constant(params["start"], tf.float64),
-            "end_transitions": tf.constant(params["end"], tf.float64),
-            "transition_mask": tf.constant(params["transition_mask"]),
-            "start_mask": tf.constant(params["start_mask"]),
-            "end_mask": tf.constant(params["end_mask"]),
-        }
-        trans_tensor = tf.constant(params["transitions"], tf.float64)
+        trans_tensor, fb_kwargs = float64_crf_arguments(params)
 
         signature = [
             {
@@ -102,3 +95,21 @@ class Predictor(Tagger):
     def _analyse_arrays(self, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         with self._graphs():
             return {key: value.numpy() for key, value in self._analyse(features).items()}
+
+
+def float64_crf_arguments(params: dict[str, np.ndarray]) -> tuple[Any, dict[str, Any]]:
+    """``(transitions, keyword arguments)`` for the CRF functions, scores as float64 tensors.
+
+    ``params`` is :meth:`CRF.numpy_parameters`; the keywords are the start/end scores and the
+    transition, start and end masks (the one place that turns them into float64 tensors).
+    """
+    import tensorflow as tf
+
+    kwargs = {
+        "start_transitions": tf.constant(params["start"], tf.float64),
+        "end_transitions": tf.constant(params["end"], tf.float64),
+        "transition_mask": tf.constant(params["transition_mask"]),
+        "start_mask": tf.constant(params["start_mask"]),
+        "end_mask": tf.constant(params["end_mask"]),
+    }
+    return tf.constant(params["transitions"], tf.float64), kwargs
