@@ -8,9 +8,15 @@ our time / Addons' time (lower is better):
    (``ner_crf.crf.crf_log_likelihood`` / ``crf_decode`` against ``tfa.text``'s), measured by the
    shared peer harness ``run_crf_micro.py`` (run from its own folder, ``--harness``; it also
    checks both against a float64 NumPy CRF before timing).
-2. ``predict``: the Keras layer inside ``model.predict`` on 8 batches of potentials with a
-   right-padded mask: ``ner_crf.crf.CRF`` (Keras 3) against ``tfa.layers.CRF(use_kernel=False,
-   use_boundary=False)`` (Keras 2), same transitions; decoded tags are compared first.
+2. ``predict``: the Keras layer inside ``model.predict`` on a small input (8 batches per call)
+   and a corpus (64 batches per call) of potentials with a right-padded mask:
+   ``ner_crf.crf.CRF`` (Keras 3) against ``tfa.layers.CRF(use_kernel=False,
+   use_boundary=False)`` (Keras 2), same transitions; decoded tags are compared first. The same
+   model with a trivial Lambda instead of the CRF is timed too (``no-CRF``): what each Keras
+   predict loop costs by itself, the floor no CRF layer can go under.
+3. ``floor``: a plain ``tf.function`` that does one trivial op on the same inputs, in each venv:
+   what calling a graph function costs on each TensorFlow, the floor of the ``kernels`` table
+   (``floor / tfa Viterbi`` is the lowest ratio any CRF could reach there).
 
 ``--what compile`` adds what a new input shape costs: the first call of each public function on
 a new (batch, time) bucket, and a second shape falling in the same bucket.
@@ -32,14 +38,15 @@ import time
 import numpy as np
 
 CASES = {"B32xT40xN9": (32, 40, 9), "B32xT40xN17": (32, 40, 17), "B256xT128xN17": (256, 128, 17)}
-PREDICT_BATCHES = 8
+PREDICT_BATCHES = (8, 64)  # batches per model.predict call: a small input, a corpus
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def make_case(batch: int, max_len: int, num_tags: int, seed: int) -> dict[str, np.ndarray]:
-    """Random potentials [8B, T, K], transitions, right-padded lengths 5..T (one full per batch)."""
+    """Random potentials [64B, T, K], transitions, right-padded lengths 5..T (one full per
+    batch)."""
     rng = np.random.default_rng(seed)
-    n = batch * PREDICT_BATCHES
+    n = batch * max(PREDICT_BATCHES)
     lens = rng.integers(5, max_len + 1, size=n).astype(np.int32)
     lens[::batch] = max_len
     return {
@@ -96,16 +103,34 @@ class PredictWorker:
             base = keras.layers.Lambda(lambda a: keras.ops.cast(a[..., 0] > 0, "int32"))(x)
         # The same model without the CRF: what the Keras predict loop costs by itself.
         self.base = keras.Model([x, m], base)
-        for _ in range(3):
-            self.predict()
-            self.predict(self.base)
+        # The floor of a user's plain tf.function on these inputs: one trivial op.
+        self.floor = tf.function(
+            lambda em, lengths: tf.cast(em[:, :, 0] > 0, tf.int32) + lengths[0]
+        )
+        self.em_t = tf.constant(self.em[: self.batch])
+        self.len_t = tf.constant(self.mask[: self.batch].sum(axis=1).astype(np.int32))
+        for batches in PREDICT_BATCHES:
+            for _ in range(2):
+                self.predict(batches)
+                self.predict(batches, self.base)
+        for _ in range(20):
+            self.floor(self.em_t, self.len_t)
 
-    def predict(self, model=None):
+    def predict(self, batches: int, model=None):
         model = model or self.model
-        return model.predict([self.em, self.mask], batch_size=self.batch, verbose=0)
+        n = batches * self.batch
+        return model.predict([self.em[:n], self.mask[:n]], batch_size=self.batch, verbose=0)
+
+    def timed(self, req: dict):
+        """The call a timing request names: ``floor``, or ``crf`` / ``base`` with ``batches``."""
+        if req["op"] == "floor":
+            return lambda: self.floor(self.em_t, self.len_t)
+        model = self.base if req["op"] == "base" else None
+        return lambda: self.predict(int(req["batches"]), model)
 
     def outputs(self, path: str) -> None:
-        np.savez(path, tags=np.asarray(self.predict()).astype(np.int64) * self.mask)
+        tags = np.asarray(self.predict(max(PREDICT_BATCHES))).astype(np.int64) * self.mask
+        np.savez(path, tags=tags)
 
     def info(self) -> dict:
         out = {"tensorflow": self.tf.__version__}
@@ -129,12 +154,7 @@ def serve_worker(kind: str, threads: int, harness: str) -> None:
         {
             "setup": lambda req: worker.setup(req["path"]),
             "outputs": lambda req: worker.outputs(req["path"]),
-            "time": lambda req: {
-                "secs": benchlib.time_calls(
-                    lambda: worker.predict(worker.base if req["op"] == "base" else None),
-                    int(req["n"]),
-                )
-            },
+            "time": lambda req: {"secs": benchlib.time_calls(worker.timed(req), int(req["n"]))},
             "info": lambda req: worker.info(),
         }
     )
@@ -162,6 +182,8 @@ def run_kernels(args) -> None:
 
 
 def run_predict(args) -> None:
+    """The layer in ``model.predict`` (two input sizes, with the no-CRF model) and the plain
+    ``tf.function`` floor, each venv's calls interleaved with the other's."""
     sys.path.insert(0, args.harness)
     import benchlib
 
@@ -169,7 +191,7 @@ def run_predict(args) -> None:
     me = os.path.abspath(__file__)
     pythons = {"tfa": benchlib.venv_python("tfa"), "ner_crf": sys.executable}
     workers = {}
-    rows = []
+    predict_rows, floor_rows = [], []
     try:
         for label, python in pythons.items():
             argv = [python, me, "--worker", label, "--threads", str(args.threads)]
@@ -186,55 +208,58 @@ def run_predict(args) -> None:
                 with np.load(out) as z:
                     outs[label] = z["tags"]
             differ = int((outs["tfa"] != outs["ner_crf"]).sum())
-            ops = ("crf", "base")
+            # (op, batches per call); the floor is one call of a plain tf.function, per call.
+            ops = [(op, b) for b in PREDICT_BATCHES for op in ("crf", "base")] + [("floor", 1)]
             n = {}
             for label, worker in workers.items():
-                per = benchlib.median(worker.call("time", op="crf", n=2)["secs"])
-                n[label] = int(min(50, max(1, round(args.block_secs / per))))
-            times = {(label, op): [] for label in workers for op in ops}
+                for op, batches in ops:
+                    request = {"op": op, "batches": batches}
+                    per = benchlib.median(worker.call("time", n=3, **request)["secs"])
+                    n[(label, op, batches)] = int(min(200, max(1, round(args.block_secs / per))))
+            times = {(label, *key): [] for label in workers for key in ops}
             for r in range(args.rounds):
-                for op in ops:
+                for op, batches in ops:
                     for label in benchlib.rotated(list(workers), r):
-                        secs = workers[label].call("time", op=op, n=n[label])["secs"]
-                        times[(label, op)].append(benchlib.median(secs) / PREDICT_BATCHES)
+                        secs = workers[label].call(
+                            "time", op=op, batches=batches, n=n[(label, op, batches)]
+                        )["secs"]
+                        times[(label, op, batches)].append(benchlib.median(secs) / batches)
 
-            def ratio(a: list[float], b: list[float]) -> float:
-                return benchlib.median([x / y for x, y in zip(a, b, strict=True)])
+            def ms(label, op, batches, times=times):
+                return f"{1e3 * benchlib.median(times[(label, op, batches)]):.3f}"
 
-            share = {
-                label: [
-                    c - b
-                    for c, b in zip(times[(label, "crf")], times[(label, "base")], strict=True)
-                ]
-                for label in workers
-            }
-            ms = {key: 1e3 * benchlib.median(v) for key, v in times.items()}
-            rows.append(
-                [name, f"{ms[('tfa', 'crf')]:.3f}", f"{ms[('ner_crf', 'crf')]:.3f}"]
-                + [f"{ratio(times[('ner_crf', 'crf')], times[('tfa', 'crf')]):.2f}"]
-                + [f"{ms[('tfa', 'base')]:.3f}", f"{ms[('ner_crf', 'base')]:.3f}"]
-                + [f"{1e3 * benchlib.median(share['tfa']):.3f}"]
-                + [f"{1e3 * benchlib.median(share['ner_crf']):.3f}"]
-                + [f"{ratio(share['ner_crf'], share['tfa']):.2f}", differ]
-            )
+            def ratio(key, times=times):
+                ours, theirs = times[("ner_crf", *key)], times[("tfa", *key)]
+                return f"{benchlib.median([a / b for a, b in zip(ours, theirs, strict=True)]):.2f}"
+
+            for batches in PREDICT_BATCHES:
+                predict_rows.append(
+                    [name, batches, ms("tfa", "crf", batches), ms("ner_crf", "crf", batches)]
+                    + [ratio(("crf", batches)), ms("tfa", "base", batches)]
+                    + [ms("ner_crf", "base", batches), ratio(("base", batches)), differ]
+                )
+            floor_rows.append([name, ms("tfa", "floor", 1), ms("ner_crf", "floor", 1)])
             print(f"  predict {name}: done", file=sys.stderr, flush=True)
         infos = {label: worker.call("info") for label, worker in workers.items()}
     finally:
         for worker in workers.values():
             worker.close()
     print(
-        f"\nCRF layer inside model.predict ({PREDICT_BATCHES} batches per call, ms per batch; "
-        f"{args.rounds} interleaved rounds; threads={args.threads}). no-CRF = the same model "
-        "with a trivial Lambda instead of the CRF (the Keras predict loop alone); CRF share = "
-        "predict - no-CRF, per round; ratios = median over rounds of ner_crf / tfa"
+        f"\nCRF layer inside model.predict (ms per batch; {args.rounds} interleaved rounds; "
+        f"threads={args.threads}). no-CRF = the same model with a trivial Lambda instead of the "
+        "CRF: the Keras predict loop alone. ratios = median over rounds of ner_crf / tfa"
     )
     for label, info in infos.items():
         print(f"- {label}: " + ", ".join(f"{k} {v}" for k, v in info.items()))
     print()
-    header = ["case", "tfa predict ms", "ner_crf predict ms", "ratio"]
-    header += ["tfa no-CRF ms", "ner_crf no-CRF ms", "tfa CRF share ms", "ner_crf CRF share ms"]
-    header += ["share ratio", "tag diffs"]
-    print(benchlib.md_table(header, rows))
+    header = ["case", "batches per call", "tfa predict ms", "ner_crf predict ms", "ratio"]
+    header += ["tfa no-CRF ms", "ner_crf no-CRF ms", "no-CRF ratio", "tag diffs"]
+    print(benchlib.md_table(header, predict_rows))
+    print(
+        "\nFloor of the kernels table: one call of a plain tf.function doing one trivial op on "
+        "the case's [B, T, K] input (ms per call; compare with the Viterbi times above)\n"
+    )
+    print(benchlib.md_table(["case", "tfa (TF 2.15) ms", "ner_crf (TF 2.21) ms"], floor_rows))
 
 
 def run_compile_cost() -> None:
