@@ -101,24 +101,28 @@ def test_shipped_config_values() -> None:
     assert lample.data.test is None
     assert lample.embeddings.path is None
     assert lample.model.word_dim == 100
-    assert lample.model.char == CharConfig(encoder="lstm", dim=25, units=25)
+    assert lample.model.char == CharConfig(encoder="lstm", dim=25, units=50)
     assert lample.model.lstm == LSTMConfig(layers=1, units=100)
     assert (lample.model.dropout, lample.model.word_dropout) == (0.5, 0.5)
     t = lample.training
-    assert (t.batch_size, t.optimizer, t.learning_rate, t.clip_norm) == (32, "adam", 1e-3, 5.0)
-    assert (t.patience, t.epochs) == (5, 50)
+    assert (t.batch_size, t.optimizer, t.learning_rate, t.clip_norm) == (16, "adam", 1e-3, 5.0)
+    assert (t.patience, t.epochs) == (10, 50)
     assert lample.output.dir == Path("runs/conll2003")
 
     cnn = load_preset("conll2003-cnn")
     assert cnn.model.char.encoder == "cnn"
     assert (cnn.model.char.filters, cnn.model.char.kernel_size) == (30, 3)
-    assert dataclasses.replace(cnn, model=lample.model, output=lample.output) == lample
+    assert (cnn.training.batch_size, cnn.training.patience) == (32, 5)
+    same = dataclasses.replace(cnn, model=lample.model, output=lample.output, training=t)
+    assert same == lample
 
     glove = load_preset("conll2003-glove")
     assert glove.embeddings.path == Path("../shared/data/glove/glove.6B.50d.txt.gz")
     assert glove.embeddings.extend_vocab is True and glove.embeddings.max_vectors is None
     assert glove.model.word_dim == 50
     assert glove.training.epochs <= 30
+    assert (glove.training.learning_rate, glove.training.patience) == (2e-3, 0)
+    assert (glove.model.word_dropout, glove.model.char.units) == (0.1, 25)
 
 
 @pytest.mark.parametrize("name", ["default", "conll2003", "conll2003-cnn", "conll2003-glove"])
