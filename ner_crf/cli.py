@@ -501,11 +501,9 @@ def init_config(
 
     with handle_errors():
         text = preset_text(preset)
-        if output.exists() and not force:
-            raise NerCrfError(f"{output} already exists; pass --force to overwrite it")
+        require_new_output(output, overwrite=force)
         if output.exists() and not output.is_file():
             raise NerCrfError(f"{output} is not a regular file")
-        require_new_output(output, overwrite=True)
         from ner_crf.model.run_dir import atomic_write_text
 
         atomic_write_text(output, text)
