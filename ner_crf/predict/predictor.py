@@ -24,7 +24,7 @@ class Predictor(Tagger):
         xla: Run the CRF in its XLA cores, compiled once per bucket of batch shapes: faster
             once warm, but the compiles cost seconds at the start (CoNLL-2003 dev: 14.5 s for
             the first pass against 4.8 s in plain graphs, 2,100-2,600 against 1,650
-            sentences/s warm). The trainer keeps them; one-shot commands turn them off.
+            sentences/s warm). The trainer and the CLI commands turn them off.
         **options: The :class:`~ner_crf.predict.tagging.Tagger` options: ``batch_size``,
             ``max_batch_tokens``, ``max_sentence_length``, ``n_best``.
     """
