@@ -39,12 +39,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 GLOVE = "../shared/data/glove/glove.6B.50d.txt.gz"
 
-# The no-vectors variants take the GloVe recipe's batch size and character BiLSTM (the configs
-# differ there), so that the variants differ only in their word vectors.
-SAME_MODEL = ["training.batch_size=32", "model.char.units=25"]
 VARIANTS = {
-    "no vectors": ("configs/conll2003.yaml", SAME_MODEL),
-    "no vectors 50d": ("configs/conll2003.yaml", [*SAME_MODEL, "model.word_dim=50"]),
+    "no vectors": ("configs/conll2003.yaml", []),
+    "no vectors 50d": ("configs/conll2003.yaml", ["model.word_dim=50"]),
     "glove, train vocab": ("configs/conll2003-glove.yaml", ["embeddings.extend_vocab=false"]),
     "glove, extended": ("configs/conll2003-glove.yaml", []),
 }
@@ -88,6 +85,15 @@ def _child_train(name: str, epochs: int, glove: str, out_dir: Path) -> dict:
     from ner_crf.training.trainer import train
 
     config, overrides = VARIANTS[name]
+    if "glove" not in config:
+        # The GloVe recipe's batch size and character BiLSTM (the configs differ there), so that
+        # the variants differ only in their word vectors.
+        glove_cfg = load_config(REPO / VARIANTS["glove, extended"][0])
+        overrides = [
+            f"training.batch_size={glove_cfg.training.batch_size}",
+            f"model.char.units={glove_cfg.model.char.units}",
+            *overrides,
+        ]
     overrides = [
         *overrides,
         f"training.epochs={epochs}",
